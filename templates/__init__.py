@@ -1,0 +1,1 @@
+"""Jinja2 prototxt templates (shipped inside the wheel as converter.templates)."""
