@@ -1,0 +1,60 @@
+#!/bin/sh
+# Run a Python script with pycaffe inside the bullseye chroot.
+#
+# Usage: tools/caffe-run.sh SCRIPT [ARGS...]          (must run as root)
+#
+# The repository root, its sibling ../shared (Kaiming's reference prototxts)
+# and every directory listed in $CAFFE_RUN_BIND (space separated) are
+# bind-mounted into the chroot at their *own* absolute paths, and the script
+# runs from the caller's working directory.  Relative and absolute paths
+# therefore mean the same thing inside and outside, so callers never have
+# to translate them.
+#
+# Caffe is pinned to one thread and reference BLAS so its output is
+# bit-reproducible (see golden/README.md).
+set -eu
+
+if [ $# -lt 1 ]; then
+    echo "usage: $0 SCRIPT [ARGS...]" >&2; exit 2
+fi
+HERE=$(cd "$(dirname "$0")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+DIR=$("$HERE/caffe-env.sh" "${CAFFE_CHROOT:-/var/tmp/resnet-convert-caffe}")
+CWD=$(pwd)
+
+BINDS="$REPO"
+if [ -d "$REPO/../shared" ]; then
+    BINDS="$BINDS $(cd "$REPO/../shared" && pwd)"
+fi
+BINDS="$BINDS ${CAFFE_RUN_BIND:-}"
+
+# The inner part runs in a private mount namespace when unshare(1) works:
+# the bind mounts then vanish with the process, even on SIGKILL.  Without
+# unshare a trap unmounts them; stacked mounts from concurrent runs are each
+# removed by their own run, so runs never pull mounts from under each other.
+INNER='
+set -eu
+MOUNTED=""
+cleanup() {
+    for m in $MOUNTED; do
+        umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+    done
+}
+trap cleanup EXIT INT TERM
+for src in $BINDS; do
+    dst="$DIR$src"
+    mkdir -p "$dst"
+    mount --bind "$src" "$dst"
+    MOUNTED="$dst $MOUNTED"
+done
+chroot "$DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
+    HOME=/root LANG=C.UTF-8 GLOG_minloglevel="${GLOG_minloglevel:-2}" \
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
+    PYTHONPATH="$HERE" PYTHONDONTWRITEBYTECODE=1 \
+    sh -c "cd \"\$1\" && shift && exec python3 \"\$@\"" sh "$CWD" "$@"
+'
+export DIR BINDS CWD HERE
+if unshare --mount --propagation private true 2>/dev/null; then
+    exec unshare --mount --propagation private sh -c "$INNER" sh "$@"
+fi
+exec sh -c "$INNER" sh "$@"
