@@ -105,24 +105,25 @@ def scale_params(seed, layer_name, shape):
     return gamma, beta
 
 
-def golden_input(seed, shape, scale=1.0):
-    """The input fed to Caffe for the recorded forward pass.
+def golden_input(seed, name, shape, scale=1.0):
+    """The value of input blob ``name`` for the recorded forward pass.
 
     Standard normal times ``scale``, float32.  Kaiming's ImageNet cases use
     scale 64, roughly the spread of mean-subtracted 0..255 pixels, so conv1
     sees realistic magnitudes; per-layer cases use scale 1.
     """
-    values = rng(seed, "__input__").standard_normal(size=tuple(shape))
+    values = rng(seed, "__input__/" + name).standard_normal(size=tuple(shape))
     return (values * float(scale)).astype(np.float32)
 
 
-def calibration_input(seed, shape, scale=1.0):
-    """A batch distinct from the golden input used to set BatchNorm stats.
+def calibration_input(seed, name, shape, scale=1.0):
+    """Input blob ``name`` of the batch used to set BatchNorm statistics.
 
     Using different data keeps the recorded forward pass from being exactly
     normalized, which would hide a converter that ignores the BN statistics.
     """
-    values = rng(seed, "__calibration__").standard_normal(size=tuple(shape))
+    key = "__calibration__/" + name
+    values = rng(seed, key).standard_normal(size=tuple(shape))
     return (values * float(scale)).astype(np.float32)
 
 

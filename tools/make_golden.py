@@ -1,0 +1,211 @@
+"""Record one golden case: real Caffe's forward pass on synthetic weights.
+
+Runs inside the Caffe chroot; call it through tools/caffe-run.sh:
+
+    tools/caffe-run.sh tools/make_golden.py --case pool_ceil --out golden
+    tools/caffe-run.sh tools/make_golden.py --all --out golden
+    tools/caffe-run.sh tools/make_golden.py --prototxt net.prototxt \
+        --name mynet --out /tmp/g            # ad-hoc case, default settings
+
+Case specs live in tools/cases/cases.json; prototxt paths there are
+relative to the repository root.  See golden/README.md for the file layout.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+import caffe
+import h5py
+import numpy as np
+
+import golden_calib
+import golden_h5
+import goldenlib
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CASES = os.path.join(REPO, "tools", "cases", "cases.json")
+
+
+def load_cases(path=CASES):
+    """Return {name: spec} with the file's defaults merged into each case."""
+    with open(path) as handle:
+        table = json.load(handle)
+    cases = {}
+    for case in table["cases"]:
+        spec = dict(table["defaults"])
+        spec.update(case)
+        cases[spec["name"]] = spec
+    return cases
+
+
+def package_version(package):
+    """Debian version of ``package`` inside the chroot ('' if unknown)."""
+    try:
+        out = subprocess.run(["dpkg-query", "-W", "-f=${Version}", package],
+                             stdout=subprocess.PIPE, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+    return out.stdout.decode("ascii", "replace")
+
+
+def build_net(spec, path):
+    """Create the TEST-phase net, fill weights, calibrate BN, run forward.
+
+    Returns (net, inputs, batch) with ``net`` holding the golden forward.
+    """
+    params = golden_calib.layer_params(path)
+    net = caffe.Net(path, caffe.TEST)
+    shapes = golden_calib.input_shapes(net)
+    batch = shapes[net.inputs[0]][0]
+    seed, scale = spec["seed"], spec["input_scale"]
+    golden_calib.fill_learned(net, seed, params)
+    if any(l.type == "BatchNorm" for l in net.layers):
+        calib = golden_calib.input_shapes(net, spec["calib_batch"])
+        golden_calib.set_inputs(net, seed, scale,
+                                goldenlib.calibration_input, calib)
+        golden_calib.calibrate_bn(net, spec)
+    inputs = golden_calib.set_inputs(net, seed, scale,
+                                     goldenlib.golden_input, shapes)
+    net.forward()
+    return net, inputs, batch
+
+
+def saved_caffemodel(net):
+    """Bytes of ``net.save()``: Caffe's own serialization of the weights."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "net.caffemodel")
+        net.save(path)
+        with open(path, "rb") as handle:
+            return handle.read()
+
+
+def write_attrs(h5, spec, batch):
+    """Root attributes: provenance, settings and comparison tolerances."""
+    attrs = h5.attrs
+    attrs["format"] = golden_h5.FORMAT
+    attrs["case"] = spec["name"]
+    attrs["group"] = spec.get("group", "adhoc")
+    attrs["prototxt_path"] = spec["prototxt"]
+    attrs["caffe_version"] = caffe.__version__
+    attrs["caffe_package"] = package_version("python3-caffe")
+    attrs["blas_package"] = "libblas3 " + package_version("libblas3")
+    attrs["numpy_version"] = np.__version__
+    attrs["phase"] = "TEST"
+    for key in ("seed", "bn_factor", "input_scale", "calib_batch",
+                "atol", "rtol"):
+        attrs[key] = spec[key]
+    attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
+                                              sort_keys=True)
+    attrs["batch_size"] = batch
+    attrs["storage"] = spec["storage"]
+    attrs["made_by"] = ("tools/caffe-run.sh tools/make_golden.py --case %s"
+                        " (tools/make-golden.sh)" % spec["name"])
+    if spec.get("generator"):
+        attrs["generator_command"] = " ".join(spec["generator"])
+
+
+def write_case(spec, path, out_path):
+    """Run one case and write its HDF5 file atomically to ``out_path``."""
+    net, inputs, batch = build_net(spec, path)
+    full = spec["storage"] == "full"
+    table = golden_calib.layer_table(net)
+    blobs = [(n, b.data) for n, b in net.blobs.items()]
+    key_blobs = set(spec.get("key_blobs", []))
+    tmp_path = out_path + ".tmp"
+    with h5py.File(tmp_path, "w") as h5:
+        write_attrs(h5, spec, batch)
+        with open(path) as handle:
+            h5.create_dataset("prototxt", data=handle.read(),
+                              dtype=h5py.string_dtype(encoding="utf-8"))
+        golden_h5.write_strings(h5, "blob_names", [n for n, _ in blobs])
+        golden_h5.write_strings(h5, "layer_names", [t[0] for t in table])
+        golden_h5.write_strings(h5, "layer_types", [t[1] for t in table])
+        write_inputs(h5, inputs)
+        golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
+        golden_h5.write_signatures(h5, spec["seed"], blobs)
+        write_weights(h5, spec, table, full, path)
+        if full:
+            raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)
+            golden_h5.write_array(h5, "caffemodel", raw)
+    os.replace(tmp_path, out_path)
+
+
+def write_inputs(h5, inputs):
+    """Write /input/<blob> with the exact arrays fed to Caffe."""
+    group = h5.create_group("input")
+    for name in sorted(inputs):
+        golden_h5.write_array(group, golden_h5.h5_name(name), inputs[name])
+
+
+def write_weights(h5, spec, table, full, path):
+    """Write stored params and the goldenlib regeneration check."""
+    params = golden_calib.layer_params(path)
+    layers = [(n, t, [b.data for b in l.blobs]) for n, t, l in table]
+
+    def keep(ltype, index):
+        return full or not golden_calib.is_regenerated(ltype, index)
+
+    golden_h5.write_params(h5, layers, keep)
+    entries = []
+    for name, ltype, arrays in layers:
+        if arrays and golden_calib.is_regenerated(ltype, 0):
+            transpose = (ltype == "InnerProduct"
+                         and params[name].inner_product_param.transpose)
+            entries.append((name, ltype, arrays[0].shape, transpose,
+                            arrays[0]))
+    golden_h5.write_regenerated(h5, entries)
+
+
+def adhoc_spec(args):
+    """Case spec for --prototxt: defaults from cases.json plus CLI values."""
+    with open(CASES) as handle:
+        spec = dict(json.load(handle)["defaults"])
+    spec.update(name=args.name or os.path.basename(args.prototxt),
+                prototxt=args.prototxt, group="adhoc")
+    return spec
+
+
+def parse_args(argv):
+    """Command line of make_golden.py."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--case", action="append", help="case name(s)")
+    which.add_argument("--all", action="store_true", help="every case")
+    which.add_argument("--group", help="every case of this group")
+    which.add_argument("--prototxt", help="ad-hoc case from a prototxt")
+    parser.add_argument("--name", help="file stem for --prototxt")
+    parser.add_argument("--cases", default=CASES, help="case list (JSON)")
+    parser.add_argument("--out", required=True, help="output directory")
+    return parser.parse_args(argv)
+
+
+def selected(args):
+    """The case specs chosen on the command line."""
+    if args.prototxt:
+        return [adhoc_spec(args)]
+    cases = load_cases(args.cases)
+    if args.case:
+        return [cases[name] for name in args.case]
+    return [c for c in cases.values() if args.all or c["group"] == args.group]
+
+
+def main(argv=None):
+    """Write one golden file per selected case."""
+    args = parse_args(argv)
+    caffe.set_mode_cpu()
+    os.makedirs(args.out, exist_ok=True)
+    for spec in selected(args):
+        path = spec["prototxt"]
+        if not os.path.isabs(path) and not args.prototxt:
+            path = os.path.join(REPO, path)
+        out_path = os.path.join(args.out, spec["name"] + ".h5")
+        write_case(spec, path, out_path)
+        print("wrote %s" % out_path, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
