@@ -1,0 +1,244 @@
+"""PyTorch back end: a real ``nn.Module`` built from the IR, loaded with Caffe weights by name.
+
+The module runs a static plan over the SSA form of the net (``Net.ssa``): a list of
+``(submodule name, bottom SSA names, top SSA names)`` in Caffe's layer order. Submodules are
+named after Caffe layers, so the state_dict reads ``conv1.weight``, ``bn_conv1.mean``, ...
+The plan is plain Python over fixed lists, so ``torch.export`` unrolls it (batch dimension
+dynamic) and ONNX export works.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..errors import MismatchError, UnsupportedLayerError, UsageError
+from ..ir.graph import Net
+from ..ir.shapes import infer_shapes
+from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
+
+Step = Tuple[str, Tuple[str, ...], Tuple[str, ...]]
+
+
+class CaffeNet(nn.Module):
+    """A converted Caffe net.
+
+    ``forward(*inputs)`` takes the net's inputs in ``input_names`` order and returns the
+    requested Caffe blobs (one tensor, or a tuple). ``forward_all(*inputs)`` returns every
+    computed Caffe blob's final value (after in-place layers), keyed by Caffe name.
+    """
+
+    def __init__(self, input_names: Sequence[str], plan: Sequence[Step],
+                 modules: Dict[str, nn.Module], layer_modules: Dict[str, str],
+                 outputs: Sequence[str], blob_map: Dict[str, str], single: bool):
+        super().__init__()
+        self.input_names = list(input_names)
+        self.plan: List[Step] = [tuple(s) for s in plan]
+        for name, module in modules.items():
+            self.add_module(name, module)
+        #: Caffe layer name -> submodule name (after sanitising; only layers in the plan).
+        self.layer_modules = dict(layer_modules)
+        #: Caffe blob name -> SSA name of its final value.
+        self.blob_map = dict(blob_map)
+        self.output_names = list(outputs)
+        self.single_output = single
+        self.folded: List[str] = []
+
+    def _run(self, inputs) -> Dict[str, torch.Tensor]:
+        if len(inputs) != len(self.input_names):
+            raise UsageError(f"expected {len(self.input_names)} input(s) "
+                             f"({', '.join(self.input_names)}), got {len(inputs)}")
+        env = dict(zip(self.input_names, inputs))
+        for name, bottoms, tops in self.plan:
+            result = self._modules[name](*[env[b] for b in bottoms])
+            if len(tops) == 1:
+                env[tops[0]] = result
+            else:
+                env.update(zip(tops, result))
+        return env
+
+    def forward(self, *inputs):
+        env = self._run(inputs)
+        values = tuple(env[self.blob_map[name]] for name in self.output_names)
+        return values[0] if self.single_output else values
+
+    def forward_all(self, *inputs) -> Dict[str, torch.Tensor]:
+        """Every Caffe blob the plan computes (plus the inputs), in Caffe's ``net.blobs``
+        order, each holding its final value as Caffe's ``net.blobs[name].data`` would."""
+        env = self._run(inputs)
+        return {name: env[ssa] for name, ssa in self.blob_map.items() if ssa in env}
+
+
+def _unsupported_report(net: Net) -> None:
+    """Raise one UnsupportedLayerError naming every layer whose type has no converter."""
+    bad = [l for l in net.layers if l.type not in CONVERTERS and l.type not in INPUT_TYPES]
+    if not bad:
+        return
+    listed = ", ".join(f"'{l.name}' ({l.type})" for l in bad)
+    message = (f"{len(bad)} unsupported layer(s): {listed}; "
+               f"supported types: {', '.join(supported_types())}")
+    if len(bad) == 1:
+        raise UnsupportedLayerError(message, layer=bad[0].name, layer_type=bad[0].type)
+    raise UnsupportedLayerError(message)
+
+
+def sanitize_module_name(name: str, taken: set) -> str:
+    """A submodule name torch accepts ('.' is reserved, names must be non-empty and must not
+    shadow an attribute), unique among ``taken``."""
+    base = re.sub(r"[.\s]", "_", name) or "layer"
+    if hasattr(nn.Module, base) or base in _RESERVED:
+        base = f"{base}_"
+    candidate, k = base, 1
+    while candidate in taken:
+        candidate, k = f"{base}_{k}", k + 1
+    taken.add(candidate)
+    return candidate
+
+
+_RESERVED = {"training", "input_names", "plan", "layer_modules", "blob_map", "output_names",
+             "single_output", "folded", "forward_all", "_run"}
+
+
+def _resolve_outputs(net: Net, final: Dict[str, str], outputs) -> Tuple[List[str], bool]:
+    """Caffe blob names to return and whether to return a bare tensor."""
+    if outputs is None:
+        names, single = net.output_blobs(), None
+    elif isinstance(outputs, str):
+        names, single = [outputs], True
+    else:
+        names, single = list(outputs), False
+    unknown = [n for n in names if n not in final]
+    if unknown or not names:
+        raise UsageError(f"unknown output blob(s) {unknown}; the net's blobs are: "
+                         f"{', '.join(final)}")
+    return names, (len(names) == 1) if single is None else single
+
+
+def _needed_layers(ssa_net: Net, wanted: set) -> set:
+    """Names of the layers the wanted SSA blobs depend on (everything else is pruned)."""
+    needed, wanted = set(), set(wanted)
+    for layer in reversed(ssa_net.layers):
+        if layer.type not in INPUT_TYPES and wanted.intersection(layer.tops):
+            needed.add(layer.name)
+            wanted.update(layer.bottoms)
+    return needed
+
+
+def build_module(net: Net, outputs=None) -> CaffeNet:
+    """Build an (unloaded) CaffeNet. Every unsupported layer (type or option) is reported
+    in one UnsupportedLayerError before anything else happens."""
+    _unsupported_report(net)
+    net.validate(shapes=False)
+    ssa_net, final = net.ssa()
+    shapes = infer_shapes(ssa_net)
+    names, single = _resolve_outputs(net, final, outputs)
+    needed = _needed_layers(ssa_net, {final[n] for n in names})
+    modules, layer_modules, plan, problems, taken = {}, {}, [], [], set()
+    for layer in ssa_net.layers:
+        if layer.name not in needed:
+            continue
+        try:
+            module = CONVERTERS[layer.type](layer, [shapes[b] for b in layer.bottoms])
+        except UnsupportedLayerError as exc:
+            problems.append(f"'{layer.name}' ({layer.type}): {exc.message}")
+            continue
+        mname = sanitize_module_name(layer.name, taken)
+        modules[mname], layer_modules[layer.name] = module, mname
+        plan.append((mname, tuple(layer.bottoms), tuple(layer.tops)))
+    if problems:
+        raise UnsupportedLayerError(f"{len(problems)} unsupported layer option(s): "
+                                    + "; ".join(problems))
+    blob_map = {name: final[name] for name in net.blob_names()}
+    return CaffeNet(list(net.input_blobs()), plan, modules, layer_modules, names,
+                    blob_map, single)
+
+
+def _as_tensor(arr: np.ndarray, like: torch.Tensor) -> torch.Tensor:
+    """Wrap ``arr`` without copying when its dtype matches (torch.from_numpy shares memory);
+    read-only arrays are copied, since parameters must be writable."""
+    arr = np.asarray(arr)
+    if arr.dtype != torch_to_numpy_dtype(like.dtype):
+        arr = arr.astype(torch_to_numpy_dtype(like.dtype))
+    elif not arr.flags.writeable:
+        arr = arr.copy()
+    return torch.from_numpy(arr).to(like.device)
+
+
+def torch_to_numpy_dtype(dtype: torch.dtype):
+    """The NumPy dtype of a floating torch dtype."""
+    return torch.empty((), dtype=dtype).numpy().dtype
+
+
+def _checked_shape(arr, expected, layer, i) -> Tuple[int, ...]:
+    """Caffe's Blob::ShapeEquals: exact, or a legacy 4-D (num, channels, height, width)
+    shape equal to the expected one left-padded with 1s. Returns the shape to view as."""
+    shape, expected = tuple(np.shape(arr)), tuple(expected)
+    if shape == expected:
+        return expected
+    if len(shape) == 4 and len(expected) <= 4 and shape == (1,) * (4 - len(expected)) + expected:
+        return expected
+    raise MismatchError(f"blob {i} has shape {list(shape)} in the weights but the net needs "
+                        f"{list(expected)}", layer=layer.name, layer_type=layer.type)
+
+
+def _load_layer(module: nn.Module, layer, blobs) -> None:
+    """Load one layer's blobs (Caffe order) into ``module``'s ``caffe_blobs`` attributes."""
+    attrs = getattr(module, "caffe_blobs", ())
+    blobs = [] if blobs is None and not attrs else blobs
+    if blobs is None:
+        raise MismatchError(f"no weights for this layer (it needs {len(attrs)} blob(s): "
+                            f"{', '.join(attrs)})", layer=layer.name, layer_type=layer.type)
+    if len(blobs) != len(attrs):
+        raise MismatchError(f"the weights have {len(blobs)} blob(s) but the net needs "
+                            f"{len(attrs)} ({', '.join(attrs) or 'none'})",
+                            layer=layer.name, layer_type=layer.type)
+    for i, (attr, arr) in enumerate(zip(attrs, blobs)):
+        target = getattr(module, attr)
+        tensor = _as_tensor(arr, target).reshape(_checked_shape(arr, target.shape, layer, i))
+        if isinstance(target, nn.Parameter):
+            target.data = tensor
+        else:
+            module._buffers[attr] = tensor
+
+
+def load_weights(module: CaffeNet, net: Net, weights: Dict[str, List[np.ndarray]],
+                 allow_unused: bool = False) -> CaffeNet:
+    """Load Caffe weights (layer name -> blobs in Caffe order) into ``module`` by name.
+
+    Raises MismatchError (naming the layer, blob index and both shapes) for a wrong shape or
+    blob count, a parametric layer without weights, or -- unless ``allow_unused`` -- weights
+    for layers the net does not have.
+    """
+    if module.folded:
+        raise UsageError("load weights before folding BatchNorm (fold_bn)")
+    layers = {l.name: l for l in net.layers}
+    unused = [name for name in weights if name not in layers]
+    if unused and not allow_unused:
+        raise MismatchError(f"the weights have layer(s) the net lacks: {', '.join(unused)} "
+                            f"(pass allow_unused=True to ignore them)")
+    for name, mname in module.layer_modules.items():
+        _load_layer(module._modules[mname], layers[name], weights.get(name))
+    return module
+
+
+def to_torch(net: Net, weights: Optional[Dict[str, List[np.ndarray]]] = None,
+             outputs: Union[None, str, Sequence[str]] = None, fold_bn: bool = False,
+             allow_unused: bool = False) -> CaffeNet:
+    """Convert an IR net (and its weights) to a :class:`CaffeNet` in eval mode.
+
+    ``outputs``: Caffe blob names to return -- a list gives a tuple in that order, a single
+    string a tensor; default the net's outputs (a tensor if there is one). Layers that the
+    outputs do not depend on are left out. ``fold_bn`` folds BatchNorm (and a following
+    per-channel Scale) into the preceding Convolution where that is exact in real arithmetic.
+    """
+    module = build_module(net, outputs)
+    if weights is not None:
+        load_weights(module, net, weights, allow_unused=allow_unused)
+    if fold_bn:
+        from .torch_fold import fold_batchnorm
+        fold_batchnorm(module)
+    return module.eval()
