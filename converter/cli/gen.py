@@ -1,0 +1,163 @@
+"""``resnet-gen``: write Caffe prototxt for the paper's ResNets, and their solvers.
+
+Commands are registered in :data:`COMMANDS`: each entry adds its subparser and sets
+``func``. A new command (e.g. ``mxnet``) is one more ``add_*`` function appended there; it
+should import heavy frameworks inside its ``func`` so the other commands stay light.
+This module imports neither torch nor mxnet.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Callable, List, Optional, Sequence
+
+from .. import __version__
+from ..builders import DEFAULT_DEPTH, DEFAULT_MXNET_N, IMAGENET_DEPTHS, build, family_of
+from ..builders.solver import cifar_schedule, imagenet_schedule
+from ..emit import emit_prototxt, emit_solver
+from .common import OneLineParser, run_main, write_output
+
+PROG = "resnet-gen"
+DEPTHS = ", ".join(map(str, IMAGENET_DEPTHS))
+
+SELECTION = f"""\
+Which net: --depth {{{DEPTHS}}} gives the ImageNet ResNet in Kaiming He's released
+Caffe layout (50/101/152 are identical to his files); --n N gives the CIFAR ResNet with
+6N+2 layers (N=3,5,7,9,18 are ResNet-20/32/44/56/110). With neither, ResNet-{DEFAULT_DEPTH}.
+"""
+DESCRIPTION = "Generate Caffe prototxt for ResNets (He et al. 2015 and 2016).\n\n" + SELECTION
+
+EPILOG = """\
+examples:
+  resnet-gen prototxt --depth 50 -o ResNet-50-deploy.prototxt
+  resnet-gen prototxt --n 18 --shortcut B --preact
+  resnet-gen prototxt --n 3 --train -o train_val.prototxt
+  resnet-gen solver --n 3 --net train_val.prototxt -o solver.prototxt
+
+Errors print one line 'resnet-gen: error: ...' and exit with status 2.
+"""
+
+
+def _common_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("-o", "--output", metavar="FILE",
+                        help="write to FILE (atomically: a temporary file in the same folder, "
+                             "then renamed) instead of standard output")
+    parent.add_argument("--debug", action="store_true",
+                        help="show the Python traceback of an error")
+    return parent
+
+
+def _selection_parent() -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("which net")
+    group.add_argument("--depth", type=int, metavar="D",
+                       help=f"ImageNet ResNet depth, one of {DEPTHS} (default {DEFAULT_DEPTH} "
+                            "when --n is not given)")
+    group.add_argument("--n", type=int, metavar="N",
+                       help="CIFAR ResNet with N residual units per stage, depth 6N+2 (any "
+                            f"N >= 1; default {DEFAULT_MXNET_N} with --variant mxnet)")
+    group.add_argument("--variant", choices=("caffe", "mxnet"), default="caffe",
+                       help="caffe: the papers' nets (default); mxnet: the CIFAR ResNet of "
+                            "the old MXNet example (BN-ReLU after the addition, stride-2 "
+                            "conv shortcuts; needs --n or uses N=9)")
+    group.add_argument("--name", help="net name written in the file (default e.g. "
+                                      "'ResNet-50', 'ResNet-20-CIFAR-A')")
+    return parent
+
+
+def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
+    """The ``prototxt`` command: a deploy net, or a train_val net with --train."""
+    p = sub.add_parser("prototxt", parents=parents + [_selection_parent()],
+                       help="write a net (deploy by default, train_val with --train)",
+                       description="Write a ResNet as Caffe prototxt.\n\n" + SELECTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("architecture")
+    g.add_argument("--shortcut", type=str.upper, choices=("A", "B", "C"),
+                   help="shortcut option of the paper: A identity with zero-padded channels "
+                        "(CIFAR default), B projections where the shape changes (ImageNet "
+                        "default), C projections everywhere")
+    g.add_argument("--preact", action="store_true",
+                   help="pre-activation units (He et al. 2016, 'Identity Mappings')")
+    g.add_argument("--proj-kernel", type=int, choices=(1, 3), default=3,
+                   help="--variant mxnet only: kernel of the stride-2 shortcut projection "
+                        "(3 as in the MXNet code, default; or 1)")
+    g = p.add_argument_group("sizes")
+    g.add_argument("--classes", type=int, metavar="K",
+                   help="classifier outputs (default 1000 ImageNet, 10 CIFAR)")
+    g.add_argument("--input-size", type=int, metavar="S",
+                   help="input height and width (default 224 ImageNet, 32 CIFAR)")
+    g.add_argument("--batch", type=int, metavar="B",
+                   help="batch size (default 1 for deploy nets; 256 ImageNet / 128 CIFAR "
+                        "with --train)")
+    p.add_argument("--train", action="store_true",
+                   help="train_val net: LMDB Data layers (TRAIN/TEST), BatchNorm in train "
+                        "mode, MSRA fillers, SoftmaxWithLoss and Accuracy")
+    p.set_defaults(func=run_prototxt)
+
+
+def run_prototxt(args: argparse.Namespace) -> None:
+    """Build the selected net and write its prototxt."""
+    net = build(depth=args.depth, n=args.n, shortcut=args.shortcut, preact=args.preact,
+                variant=args.variant, classes=args.classes, input_size=args.input_size,
+                batch=args.batch, name=args.name, train=args.train,
+                proj_kernel=args.proj_kernel)
+    write_output(emit_prototxt(net), args.output)
+
+
+def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:
+    """The ``solver`` command: the paper's schedule for the selected family."""
+    p = sub.add_parser("solver", parents=parents + [_selection_parent()],
+                       help="write the paper's solver schedule for a net",
+                       description="Write a Caffe solver with the paper's schedule: CIFAR "
+                                   "(--n) lr 0.1, /10 at 32k and 48k, 64k iterations; "
+                                   "ImageNet (--depth) lr 0.1 stepped /10 every 150k "
+                                   "iterations (Caffe has no plateau policy), 600k "
+                                   "iterations. Both: momentum 0.9, weight decay 1e-4.",
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--net", metavar="PATH",
+                   help="the train_val prototxt the solver points at (default "
+                        "'<name>-train_val.prototxt')")
+    p.set_defaults(func=run_solver)
+
+
+def run_solver(args: argparse.Namespace) -> None:
+    """Write the solver of the selected family."""
+    family = family_of(args.depth, args.n, args.variant)
+    # Building the net validates depth/n and gives the default name the files share.
+    name = args.name or build(depth=args.depth, n=args.n, variant=args.variant).name
+    net_path = args.net or f"{name}-train_val.prototxt"
+    if family == "imagenet":
+        fields, comments = imagenet_schedule(net_path, name)
+    else:
+        n = args.n if args.n is not None else DEFAULT_MXNET_N
+        fields, comments = cifar_schedule(net_path, name, n)
+    write_output(emit_solver(fields, comments), args.output)
+
+
+#: Subcommand registrars, in --help order.
+COMMANDS: List[Callable] = [add_prototxt, add_solver]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full ``resnet-gen`` parser."""
+    parser = OneLineParser(prog=PROG, description=DESCRIPTION, epilog=EPILOG,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the Python traceback of an error")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser,
+                                title="commands (see 'resnet-gen COMMAND --help')")
+    parents = [_common_parent()]
+    for register in COMMANDS:
+        register(sub, parents)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console entry point; returns the exit status (2 on any error)."""
+    return run_main(PROG, build_parser, argv)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
