@@ -1,0 +1,110 @@
+"""BlobProto <-> numpy.
+
+Caffe stores a parameter blob as a ``BlobProto``: its geometry either as a ``BlobShape`` or
+(before 2015) as the four legacy fields num/channels/height/width, and its values either in
+``data`` (float) or ``double_data``. Caffe's ``Blob::FromProto`` prefers ``double_data`` when
+present and always holds float32 in the net, which is what we return.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Tuple
+
+import numpy as np
+
+from ..errors import CaffeFormatError, NonFiniteError
+from .proto import BlobProto
+
+# Caffe blobs are indexed with int (Blob::count_ is an int; kMaxBlobAxes = 32).
+MAX_AXES = 32
+MAX_COUNT = 2**31 - 1
+
+
+def is_legacy(blob) -> bool:
+    """True if the blob's geometry is given by the deprecated num/channels/height/width."""
+    return not blob.HasField("shape") and any(
+        blob.HasField(f) for f in ("num", "channels", "height", "width"))
+
+
+def blob_shape(blob, *, file=None, layer=None, index=0) -> Tuple[int, ...]:
+    """The declared shape of ``blob``, validated (non-negative dims, count fits an int)."""
+    if blob.HasField("shape"):
+        dims = tuple(int(d) for d in blob.shape.dim)
+    elif is_legacy(blob):
+        # Caffe's LegacyShape: always 4-D, missing fields read as their default 0.
+        dims = (blob.num, blob.channels, blob.height, blob.width)
+    else:
+        # A blob with neither form: Caffe treats it as 1-D of its data length.
+        dims = (max(len(blob.data), len(blob.double_data)),)
+    where = f"blob {index}"
+    if len(dims) > MAX_AXES:
+        raise CaffeFormatError(f"{where} has {len(dims)} axes (Caffe allows {MAX_AXES})",
+                               file=file, layer=layer)
+    if any(d < 0 for d in dims):
+        raise CaffeFormatError(f"{where} has a negative dimension {list(dims)}",
+                               file=file, layer=layer)
+    if math.prod(dims) > MAX_COUNT:  # Python ints: the product itself cannot overflow
+        raise CaffeFormatError(f"{where} shape {list(dims)} exceeds Caffe's 2^31-1 elements",
+                               file=file, layer=layer)
+    return dims
+
+
+def blob_to_array(blob, *, file=None, layer=None, index=0,
+                  allow_nonfinite: bool = False) -> np.ndarray:
+    """Decode ``blob`` into a float32 array of its declared shape.
+
+    The element count is compared with the declared shape *before* any array is built, so a
+    corrupt shape cannot trigger a large allocation. NaN/Inf raise NonFiniteError unless
+    ``allow_nonfinite`` (then a warning is issued).
+    """
+    shape = blob_shape(blob, file=file, layer=layer, index=index)
+    expected = math.prod(shape)
+    use_double = len(blob.double_data) > 0
+    source = blob.double_data if use_double else blob.data
+    if len(source) != expected:
+        raise CaffeFormatError(
+            f"blob {index} declares shape {list(shape)} ({expected} values) but holds "
+            f"{len(source)} values; the file is truncated or corrupt", file=file, layer=layer)
+    array = np.array(source, dtype=np.float64 if use_double else np.float32)
+    array = array.astype(np.float32, copy=False).reshape(shape)
+    check_finite(array, file=file, layer=layer, index=index, allow=allow_nonfinite)
+    return array
+
+
+def check_finite(array: np.ndarray, *, file=None, layer=None, index=0,
+                 allow: bool = False) -> None:
+    """Raise NonFiniteError (or warn, if ``allow``) when ``array`` holds NaN or Inf."""
+    if array.size and not np.isfinite(array).all():
+        bad = int(array.size - np.count_nonzero(np.isfinite(array)))
+        msg = (f"blob {index} holds {bad} NaN/Inf value(s); pass --allow-nonfinite "
+               "(allow_nonfinite=True) to convert anyway")
+        if not allow:
+            raise NonFiniteError(msg, file=file, layer=layer)
+        warnings.warn(str(NonFiniteError(msg, file=file, layer=layer)), stacklevel=3)
+
+
+def array_to_blob(array, *, double: bool = False, legacy: bool = False) -> BlobProto:
+    """Encode ``array`` as a BlobProto (BlobShape geometry unless ``legacy``)."""
+    array = np.asarray(array)
+    blob = BlobProto()
+    if legacy:
+        if array.ndim > 4:
+            raise ValueError("legacy blobs are at most 4-D")
+        padded = (1,) * (4 - array.ndim) + tuple(array.shape)
+        blob.num, blob.channels, blob.height, blob.width = padded
+    else:
+        blob.shape.dim.extend(int(d) for d in array.shape)
+    target = blob.double_data if double else blob.data
+    target.extend(array.astype(np.float64 if double else np.float32).ravel())
+    return blob
+
+
+def legacy_fit(array: np.ndarray, expected: Tuple[int, ...]) -> np.ndarray | None:
+    """Caffe's Blob::ShapeEquals for legacy 4-D protos: ``expected`` padded with leading 1s
+    to 4 axes must equal the stored shape. Returns the array reshaped, or None."""
+    if array.ndim == 4 and len(expected) <= 4 and \
+            (1,) * (4 - len(expected)) + tuple(expected) == array.shape:
+        return array.reshape(expected)
+    return None

@@ -1,0 +1,134 @@
+"""Turning bytes and text into Caffe messages, with every failure a CaffeFormatError.
+
+Binary files are read once and parsed with ``ParseFromString`` (protobuf's C parsers handle
+messages up to 2 GB; nothing here caps at the old 64 MB CodedInputStream limit). Text is
+parsed strictly, so a field that BVLC Caffe does not define (``ceil_mode`` from some forks)
+is reported with its line and enclosing layer instead of being silently dropped.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+from google.protobuf import message as pb_message
+from google.protobuf import text_format
+
+from ..errors import CaffeFormatError
+from .proto import BlobProto, NetParameter
+
+# protobuf refuses messages of 2 GiB or more (sizes are int32 internally).
+MAX_BYTES = 2**31 - 1
+_TEXT_HINT = re.compile(rb"^\s*(#.*\n\s*)*(name|layers?|input|net|type)\s*[:{]", re.M)
+
+
+def read_bytes(path) -> bytes:
+    """The file's bytes, after checking it exists and is within protobuf's size limit."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_BYTES:
+            raise CaffeFormatError(f"{size} bytes exceeds protobuf's 2 GB message limit",
+                                   file=path)
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError as exc:
+        raise CaffeFormatError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+
+
+def looks_like_text(data: bytes) -> bool:
+    """True if ``data`` starts like a prototxt (used to explain a failed binary parse)."""
+    head = data[:4096]
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return bool(_TEXT_HINT.search(head))
+
+
+def parse_binary(data: bytes, path=None, cls=NetParameter, what="Caffe model (.caffemodel)"):
+    """Parse a binary message of type ``cls`` (NetParameter by default)."""
+    if not data:
+        raise CaffeFormatError(f"the file is empty; expected a binary {what}", file=path)
+    msg = cls()
+    try:
+        msg.ParseFromString(data)
+    except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
+        if looks_like_text(data):
+            raise CaffeFormatError(f"this is a text file (prototxt?), not a binary {what}",
+                                   file=path) from None
+        raise CaffeFormatError(f"not a valid binary {what}: the file is truncated or corrupt "
+                               f"({exc})", file=path) from None
+    return msg
+
+
+def parse_binary_net(data: bytes, path=None) -> NetParameter:
+    """Parse a .caffemodel; a message without layers is refused as "not a Caffe model"."""
+    net = parse_binary(data, path)
+    if not len(net.layer) and not len(net.layers):
+        if looks_like_text(data):
+            raise CaffeFormatError("this is a text file (prototxt?), not a binary Caffe model "
+                                   "(.caffemodel)", file=path)
+        raise CaffeFormatError("not a Caffe model: the file parses but defines no layers "
+                               "(truncated, or not a .caffemodel)", file=path)
+    return net
+
+
+def parse_binaryproto(data: bytes, path=None):
+    """Parse a ``.binaryproto`` (one BlobProto, e.g. a mean image)."""
+    blob = parse_binary(data, path, BlobProto, "Caffe blob (.binaryproto)")
+    if not len(blob.data) and not len(blob.double_data):
+        raise CaffeFormatError("not a Caffe .binaryproto: no blob data", file=path)
+    return blob
+
+
+def layer_at_line(text: str, lineno: int) -> str | None:
+    """Name of the top-level ``layer``/``layers`` block enclosing 1-based line ``lineno``."""
+    depth, current = 0, None
+    token = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{}]|\blayers?\b|'
+                       r'\bname\s*:\s*("(?:[^"\\]|\\.)*"|\'[^\']*\')')
+    lines = text.splitlines()[:max(lineno, 0)]
+    block_start = False
+    for m in token.finditer("\n".join(lines)):
+        tok = m.group()
+        if tok == "{":
+            depth += 1
+            if block_start and depth == 1:
+                current = ""
+            block_start = False
+        elif tok == "}":
+            depth -= 1
+            if depth == 0:
+                current = None
+        elif tok in ("layer", "layers") and depth == 0:
+            block_start = True
+        elif m.group(1) and depth == 1 and current == "":
+            current = m.group(1)[1:-1]
+    return current or None
+
+
+def parse_text(text: str, path=None, cls=NetParameter, what="prototxt"):
+    """Parse text format strictly; errors name the line and, for nets, the layer."""
+    msg = cls()
+    try:
+        text_format.Parse(text, msg)
+    except text_format.ParseError as exc:
+        line = exc.GetLine() if hasattr(exc, "GetLine") else None
+        layer = layer_at_line(text, line) if line else None
+        detail = str(exc)
+        if "has no field named" in detail:
+            detail += (" (not a BVLC Caffe field: the file is of another kind, or comes from "
+                       "a Caffe fork whose extensions are not supported)")
+        raise CaffeFormatError(f"invalid {what}: {detail}", file=path, layer=layer) from None
+    return msg
+
+
+def read_text(path) -> str:
+    """Decode a prototxt file; binary content is refused with a hint."""
+    data = read_bytes(path)
+    if not data.strip():
+        raise CaffeFormatError("the file is empty; expected a text prototxt", file=path)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CaffeFormatError("this is a binary file, not a text prototxt (a .caffemodel? "
+                               "pass it as the model, not as --prototxt)", file=path) from None

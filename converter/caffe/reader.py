@@ -1,0 +1,209 @@
+"""Read Caffe prototxt / caffemodel / binaryproto files into the IR and weights.
+
+Decisions (all in Caffe's terms):
+
+* The TEST-phase net is converted: layers are filtered with Caffe's NetStateRule logic
+  (state phase TEST, level 0, no stages); loss and accuracy layers are dropped.
+* Data-type layers become an ``Input`` layer of the same name whose shape comes from
+  ``input_shape`` or, failing that, the transform's ``crop_size`` (N=1); their label top is
+  dropped with the losses that consume it.
+* Caffe-inserted ``Split`` layers are folded away: SplitLayer's tops share the bottom's data,
+  so rewiring consumers to the bottom is exact (even for in-place consumers).
+* In-place layers are kept as they are; ``Net.ssa()`` renames them for back ends.
+* Weights are matched to the net's layers by name, with Caffe's shape rules.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import CaffeFormatError, ConverterError, MismatchError, UnsupportedLayerError
+from ..ir import InputParam, Layer, Net, ParamSpec
+from .blobs import blob_to_array, is_legacy, legacy_fit
+from .layers import TRANSLATORS, translator
+from .parse import (parse_binary_net, parse_binaryproto, parse_text, read_bytes, read_text)
+from .proto import LayerParameter
+from .v1 import upgrade_v1_layer
+
+Weights = Dict[str, List[np.ndarray]]
+
+DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData"}
+#: Training-only layers dropped from the converted (TEST, deploy) net.
+DROPPED_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss",
+                 "InfogainLoss", "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy",
+                 "Silence"}
+_PHASES = {0: "TRAIN", 1: "TEST"}
+
+
+# ------------------------------------------------------------ layer messages
+
+def layer_messages(netp, path=None) -> List:
+    """The net's layers as LayerParameter messages (V1 ``layers`` upgraded)."""
+    if len(netp.layer) and len(netp.layers):
+        raise CaffeFormatError("the file mixes new-style 'layer' and legacy V1 'layers' "
+                               "entries; Caffe refuses such nets", file=path)
+    if len(netp.layers):
+        return [upgrade_v1_layer(v1, LayerParameter, file=path) for v1 in netp.layers]
+    return list(netp.layer)
+
+
+def _rule_met(rule, phase: str) -> bool:
+    """Caffe's Net::StateMeetsRule for the state {phase, level 0, no stages}."""
+    if rule.HasField("phase") and _PHASES[rule.phase] != phase:
+        return False
+    if rule.HasField("min_level") and 0 < rule.min_level:
+        return False
+    if rule.HasField("max_level") and 0 > rule.max_level:
+        return False
+    return not len(rule.stage)  # required stages are never present; not_stage always holds
+
+
+def included(lp, phase: str, path=None) -> bool:
+    """Caffe's FilterNet decision for one layer."""
+    if len(lp.include) and len(lp.exclude):
+        raise CaffeFormatError("specify either include or exclude rules, not both",
+                               file=path, layer=lp.name)
+    if len(lp.include):
+        return any(_rule_met(r, phase) for r in lp.include)
+    return not any(_rule_met(r, phase) for r in lp.exclude)
+
+
+def _rule_phase(lp) -> Optional[str]:
+    """The phase of a layer restricted by a single ``include { phase }`` rule."""
+    if len(lp.include) == 1 and lp.include[0].HasField("phase"):
+        return _PHASES[lp.include[0].phase]
+    return None
+
+
+def check_supported(layers, path=None, *, deploy: bool = True) -> None:
+    """Raise one UnsupportedLayerError listing every layer whose type we cannot convert."""
+    allowed = set(TRANSLATORS) | ((DATA_TYPES | DROPPED_TYPES) if deploy else set())
+    bad = [(lp.name, lp.type) for lp in layers if lp.type not in allowed]
+    if bad:
+        listing = ", ".join(f"'{n}' ({t})" for n, t in bad)
+        raise UnsupportedLayerError(
+            f"{len(bad)} layer(s) of unsupported type: {listing}. Supported types: "
+            f"{', '.join(sorted(TRANSLATORS))}", file=path)
+
+
+# ------------------------------------------------------------------- inputs
+
+def _declared_inputs(netp, path) -> Tuple[Dict[str, Optional[tuple]], str]:
+    """Top-level ``input`` fields with their shapes (None where the file gives none)."""
+    names = list(netp.input)
+    if len(netp.input_shape) and len(netp.input_dim):
+        raise CaffeFormatError("give either input_shape or input_dim, not both", file=path)
+    if len(netp.input_shape):
+        if len(netp.input_shape) != len(names):
+            raise CaffeFormatError(f"{len(names)} inputs but {len(netp.input_shape)} "
+                                   "input_shape entries", file=path)
+        shapes = [tuple(int(d) for d in s.dim) for s in netp.input_shape]
+        return dict(zip(names, shapes)), "input_shape"
+    if len(netp.input_dim):
+        dims = list(netp.input_dim)
+        if len(dims) != 4 * len(names):
+            raise CaffeFormatError(f"{len(names)} inputs need {4 * len(names)} input_dim "
+                                   f"values, the file has {len(dims)}", file=path)
+        return {n: tuple(dims[4 * i:4 * i + 4]) for i, n in enumerate(names)}, "input_dim"
+    return dict.fromkeys(names), "input_dim"
+
+
+def _data_shape(lp, input_shape, path) -> tuple:
+    """Input shape for a Data-type layer: ``input_shape`` or (1, C, crop, crop)."""
+    if input_shape is not None:
+        return tuple(input_shape)
+    t = lp.transform_param
+    if t.crop_size and len(t.mean_value) in (1, 3):
+        return (1, len(t.mean_value), t.crop_size, t.crop_size)
+    raise CaffeFormatError("the data layer's input shape is unknown (it comes from the "
+                           "database); pass --input-shape N,C,H,W", file=path, layer=lp.name)
+
+
+def _data_as_input(lp, input_shape, path) -> Layer:
+    """A Data-type layer as an Input layer of its first top (the label top is dropped)."""
+    shape = _data_shape(lp, input_shape, path)
+    if any(d <= 0 for d in shape):
+        raise CaffeFormatError(f"input shape {list(shape)} must be positive", file=path,
+                               layer=lp.name)
+    return Layer(lp.name, "Input", [], [lp.top[0]], params=InputParam(shape=(shape,)))
+
+
+# ------------------------------------------------------------------ the net
+
+def _ir_layer(lp, path, phase_attr) -> Layer:
+    """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
+    tr = translator(lp.type, layer=lp.name, file=path)
+    try:
+        params = tr.read(lp)
+    except ConverterError as exc:
+        raise exc.with_context(file=path, layer=lp.name, layer_type=lp.type)
+    specs = [ParamSpec(lr_mult=s.lr_mult, decay_mult=s.decay_mult) for s in lp.param]
+    return Layer(lp.name, lp.type, list(lp.bottom), list(lp.top), params=params,
+                 param_specs=specs, phase=phase_attr)
+
+
+def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
+                   input_shape: Optional[Sequence[int]] = None,
+                   fold_splits: bool = True) -> Net:
+    """Build the IR net of a NetParameter.
+
+    With ``phase`` (default "TEST") the net is the deploy net Caffe would run in that phase
+    (see the module docstring). With ``phase=None`` every layer is kept verbatim (losses,
+    Data layers, include rules as ``Layer.phase``), for round trips of train nets.
+    """
+    layers = layer_messages(netp, path)
+    if phase is not None:
+        layers = [lp for lp in layers if included(lp, phase, path)]
+    check_supported(layers, path, deploy=phase is not None)
+    inputs, style = _declared_inputs(netp, path)
+    for name, shape in inputs.items():
+        if input_shape is not None and (shape is None or len(inputs) == 1):
+            inputs[name] = shape = tuple(input_shape)
+        if shape is None:
+            raise CaffeFormatError(f"input '{name}' has no shape in the file; pass "
+                                   "--input-shape N,C,H,W", file=path)
+    net = Net(name=netp.name, inputs=inputs, input_style=style)
+    alias: Dict[str, str] = {}
+    for lp in layers:
+        if phase is not None and lp.type in DROPPED_TYPES:
+            continue
+        if fold_splits and lp.type == "Split" and len(lp.bottom) == 1:
+            source = alias.get(lp.bottom[0], lp.bottom[0])
+            alias.update(dict.fromkeys(lp.top, source))
+            continue
+        if phase is not None and lp.type in DATA_TYPES:
+            layer = _data_as_input(lp, input_shape, path)
+        else:
+            layer = _ir_layer(lp, path, None if phase is not None else _rule_phase(lp))
+        if phase is not None and lp.type == "Input" and input_shape is not None:
+            layer.params = InputParam(shape=(tuple(input_shape),) * len(layer.tops))
+        layer.bottoms = [alias.get(b, b) for b in layer.bottoms]
+        layer.tops = [alias.get(t, t) for t in layer.tops]
+        net.layers.append(layer)
+    return net
+
+
+def parse_prototxt_text(text: str, path=None, **kwargs) -> Net:
+    """Parse prototxt ``text`` into an IR Net (keyword arguments as :func:`net_from_proto`)."""
+    return net_from_proto(parse_text(text, path), path, **kwargs)
+
+
+def read_prototxt(path, **kwargs) -> Net:
+    """Read a prototxt file into an IR Net (keyword arguments as :func:`net_from_proto`)."""
+    return parse_prototxt_text(read_text(path), path, **kwargs)
+
+
+def read_caffemodel(path) -> "NetParameter":  # noqa: F821
+    """Parse a binary .caffemodel into a NetParameter (CaffeFormatError if it is not one)."""
+    return parse_binary_net(read_bytes(path), path)
+
+
+def read_binaryproto(path) -> np.ndarray:
+    """Read a ``.binaryproto`` blob (e.g. ImageNet's mean image) as float32 in its shape."""
+    blob = parse_binaryproto(read_bytes(path), path)
+    return blob_to_array(blob, file=path)
+
+
+from .weights import load_caffe, match_weights, weights_from_proto  # noqa: E402,F401

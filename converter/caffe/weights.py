@@ -1,0 +1,124 @@
+"""Caffemodel weights: decoding every layer's blobs and matching them to a net by name.
+
+Caffe's Net::CopyTrainedLayersFrom matches source layers to target layers by name and checks
+each blob with Blob::ShapeEquals (which lets a legacy 4-D num/channels/height/width blob match
+a lower-rank shape padded with leading 1s). Caffe silently ignores extra or missing layers;
+we refuse both, because a silently half-initialised model is the worst outcome for a
+converter.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Optional, Sequence, Set, Tuple
+
+import numpy as np
+
+from ..errors import CaffeFormatError, ConverterError, MismatchError
+from ..ir import Net
+from .blobs import blob_to_array, is_legacy, legacy_fit
+
+Weights = Dict[str, List[np.ndarray]]
+
+
+def weights_from_proto(netp, path=None, *, allow_nonfinite: bool = False
+                       ) -> Tuple[Weights, Set[Tuple[str, int]], Dict[str, str]]:
+    """Decode the blobs of every layer that has any.
+
+    Returns ``(weights, legacy, types)``: layer name -> arrays (Caffe order), the set of
+    (layer, blob index) stored in legacy 4-D form, and layer name -> type.
+    """
+    from .reader import layer_messages  # reader imports this module
+    weights: Weights = {}
+    legacy: Set[Tuple[str, int]] = set()
+    types: Dict[str, str] = {}
+    for lp in layer_messages(netp, path):
+        if not len(lp.blobs):
+            continue
+        if lp.name in weights:
+            raise CaffeFormatError("two layers with this name carry weights", file=path,
+                                   layer=lp.name, layer_type=lp.type)
+        arrays = []
+        for i, blob in enumerate(lp.blobs):
+            try:
+                arrays.append(blob_to_array(blob, file=path, layer=lp.name, index=i,
+                                            allow_nonfinite=allow_nonfinite))
+            except ConverterError as exc:
+                raise exc.with_context(layer_type=lp.type)
+            if is_legacy(blob):
+                legacy.add((lp.name, i))
+        weights[lp.name], types[lp.name] = arrays, lp.type
+    return weights, legacy, types
+
+
+def _fit(name: str, i: int, array: np.ndarray, expected, legacy, layer, path) -> np.ndarray:
+    """``array`` in the ``expected`` shape, or MismatchError naming the layer and blob."""
+    if tuple(array.shape) == tuple(expected):
+        return array
+    if (name, i) in legacy:
+        fitted = legacy_fit(array, tuple(expected))
+        if fitted is not None:
+            return fitted
+    raise MismatchError(f"blob {i} has shape {list(array.shape)} in the caffemodel but the "
+                        f"prototxt implies {list(expected)}", file=path, layer=name,
+                        layer_type=layer.type)
+
+
+def match_weights(net: Net, weights: Weights, *, legacy=frozenset(), path=None,
+                  ignore: Sequence[str] = ()) -> Weights:
+    """Weights for ``net`` (validated, so ``blob_shapes`` are known), checked by name and shape.
+
+    Layers of ``net`` that need blobs must find them; layers in ``weights`` that the net does
+    not have are an error too, except those named in ``ignore`` (layers the reader dropped).
+    """
+    out: Weights = {}
+    for layer in net.layers:
+        if not layer.blob_shapes:
+            if weights.get(layer.name):
+                raise MismatchError(f"the caffemodel has {len(weights[layer.name])} blob(s) "
+                                    "for a layer that takes none", file=path,
+                                    layer=layer.name, layer_type=layer.type)
+            continue
+        if layer.name not in weights:
+            raise MismatchError(f"needs {len(layer.blob_shapes)} parameter blob(s) but the "
+                                "caffemodel has no weights for this layer", file=path,
+                                layer=layer.name, layer_type=layer.type)
+        arrays = weights[layer.name]
+        if len(arrays) != len(layer.blob_shapes):
+            raise MismatchError(f"the caffemodel has {len(arrays)} blob(s), the prototxt "
+                                f"implies {len(layer.blob_shapes)}", file=path,
+                                layer=layer.name, layer_type=layer.type)
+        out[layer.name] = [_fit(layer.name, i, a, s, legacy, layer, path)
+                           for i, (a, s) in enumerate(zip(arrays, layer.blob_shapes))]
+    extra = [n for n in weights if n not in out and n not in ignore]
+    if extra:
+        raise MismatchError(f"the caffemodel has weights for layer(s) the prototxt lacks: "
+                            f"{', '.join(repr(n) for n in extra)}", file=path)
+    return out
+
+
+def _validated(net: Net, path) -> None:
+    try:
+        net.validate()
+    except ConverterError as exc:
+        raise exc.with_context(file=path)
+
+
+def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None, *,
+               allow_nonfinite: bool = False) -> Tuple[Net, Weights]:
+    """Load a caffemodel into ``(Net, weights)``; the deploy (TEST-phase) net.
+
+    The net comes from ``prototxt`` if given, else from the layer definitions stored in the
+    caffemodel itself. ``input_shape`` (N, C, H, W) supplies or overrides the input shape.
+    Weights are matched by layer name with shape checks (MismatchError otherwise).
+    """
+    from .reader import DROPPED_TYPES, net_from_proto, read_caffemodel, read_prototxt
+    model = read_caffemodel(path)
+    weights, legacy, types = weights_from_proto(model, path, allow_nonfinite=allow_nonfinite)
+    if prototxt is not None:
+        net, net_file = read_prototxt(prototxt, input_shape=input_shape), prototxt
+    else:
+        net, net_file = net_from_proto(model, path, input_shape=input_shape), path
+    del model
+    _validated(net, net_file)
+    ignore = [n for n, t in types.items() if t in DROPPED_TYPES]
+    return net, match_weights(net, weights, legacy=legacy, path=path, ignore=ignore)
