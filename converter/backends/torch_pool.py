@@ -80,13 +80,14 @@ class CaffePooling(nn.Module):
     def ratio_map(self, hw) -> torch.Tensor:
         """kernel_area / Caffe divisor per output cell (AVE explicit path only)."""
         if self.global_pooling or self.method != "AVE" or self.geometry(hw)[0]:
-            return torch.ones(0)
+            return torch.ones(0, dtype=torch.float64)
         _, (oh, ow), _ = self.geometry(hw)
         dh = caffe_ave_divisors(hw[0], oh, self.kernel[0], self.stride[0], self.pad[0])
         dw = caffe_ave_divisors(hw[1], ow, self.kernel[1], self.stride[1], self.pad[1])
         with np.errstate(divide="ignore"):
             ratio = math.prod(self.kernel) / np.outer(dh, dw)
-        return torch.from_numpy(ratio.astype(np.float32))
+        # Kept in float64 and cast at use, so a .double() module is exact too.
+        return torch.from_numpy(ratio)
 
     def forward(self, x):
         if self.global_pooling:
