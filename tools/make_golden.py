@@ -22,24 +22,9 @@ import h5py
 import numpy as np
 
 import golden_calib
+import golden_cases
 import golden_h5
 import goldenlib
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CASES = os.path.join(REPO, "tools", "cases", "cases.json")
-
-
-def load_cases(path=CASES):
-    """Return {name: spec} with the file's defaults merged into each case."""
-    with open(path) as handle:
-        table = json.load(handle)
-    cases = {}
-    for case in table["cases"]:
-        spec = dict(table["defaults"])
-        spec.update(case)
-        cases[spec["name"]] = spec
-    return cases
-
 
 def package_version(package):
     """Debian version of ``package`` inside the chroot ('' if unknown)."""
@@ -159,37 +144,12 @@ def write_weights(h5, spec, table, full, path):
     golden_h5.write_regenerated(h5, entries)
 
 
-def adhoc_spec(args):
-    """Case spec for --prototxt: defaults from cases.json plus CLI values."""
-    with open(CASES) as handle:
-        spec = dict(json.load(handle)["defaults"])
-    spec.update(name=args.name or os.path.basename(args.prototxt),
-                prototxt=args.prototxt, group="adhoc")
-    return spec
-
-
 def parse_args(argv):
     """Command line of make_golden.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    which = parser.add_mutually_exclusive_group(required=True)
-    which.add_argument("--case", action="append", help="case name(s)")
-    which.add_argument("--all", action="store_true", help="every case")
-    which.add_argument("--group", help="every case of this group")
-    which.add_argument("--prototxt", help="ad-hoc case from a prototxt")
-    parser.add_argument("--name", help="file stem for --prototxt")
-    parser.add_argument("--cases", default=CASES, help="case list (JSON)")
+    golden_cases.add_selection_args(parser)
     parser.add_argument("--out", required=True, help="output directory")
     return parser.parse_args(argv)
-
-
-def selected(args):
-    """The case specs chosen on the command line."""
-    if args.prototxt:
-        return [adhoc_spec(args)]
-    cases = load_cases(args.cases)
-    if args.case:
-        return [cases[name] for name in args.case]
-    return [c for c in cases.values() if args.all or c["group"] == args.group]
 
 
 def main(argv=None):
@@ -197,10 +157,8 @@ def main(argv=None):
     args = parse_args(argv)
     caffe.set_mode_cpu()
     os.makedirs(args.out, exist_ok=True)
-    for spec in selected(args):
-        path = spec["prototxt"]
-        if not os.path.isabs(path) and not args.prototxt:
-            path = os.path.join(REPO, path)
+    for spec in golden_cases.selected(args):
+        path = golden_cases.prototxt_path(spec)
         out_path = os.path.join(args.out, spec["name"] + ".h5")
         write_case(spec, path, out_path)
         print("wrote %s" % out_path, flush=True)
