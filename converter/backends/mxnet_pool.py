@@ -5,7 +5,7 @@ that would start in the padding nor divides AVE windows the way Caffe does, so p
 built here from an explicit pad (and slice) plus a ``valid`` pooling whose windows are exactly
 Caffe's (pooling_layer.cpp, Forward_cpu):
 
-* output size: ``pooled_size`` of the IR (ceil, then the clip when pad > 0);
+* output size: ``pooled_size`` of the IR (ceil, then the clip when either pad > 0);
 * MAX: the max over the window clipped to the image, starting from -FLT_MAX, so padding and
   cells past the image never win and a window wholly outside the image yields -FLT_MAX;
 * AVE: the sum over the clipped window divided by ``pool_size = (hend - hstart) *
@@ -32,10 +32,10 @@ def _pool_check(layer):
     return None
 
 
-def _window_geometry(size, k, s, pad, round_mode):
+def _window_geometry(size, k, s, pad, round_mode, clip):
     """(out, pad_end): output extent and the padding after the input that makes a 'valid'
     pooling produce exactly ``out`` windows (negative: that many trailing cells unused)."""
-    out = pooled_size(size, k, s, pad, round_mode)
+    out = pooled_size(size, k, s, pad, round_mode, clip=clip)
     return out, (out - 1) * s + k - size - pad
 
 
@@ -48,7 +48,8 @@ def _divisor_axis(size, k, s, pad, out, name):
 
 def pool2d(x, name, pool, kernel, stride, pad, hw, round_mode="CEIL"):
     """Caffe pooling of the NCHW symbol ``x`` whose spatial size is ``hw``; see module doc."""
-    geo = [_window_geometry(n, k, s, p, round_mode)
+    # Caffe clips the last window on both axes when either pad is nonzero.
+    geo = [_window_geometry(n, k, s, p, round_mode, any(pad))
            for n, k, s, p in zip(hw, kernel, stride, pad)]
     pad_end = [max(e, 0) for _, e in geo]
     fill = -FLT_MAX if pool == "MAX" else 0.0

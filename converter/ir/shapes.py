@@ -74,11 +74,15 @@ def conv_shape(layer, bottoms):
     return [(n, p.num_output, out[0], out[1])], blobs
 
 
-def pooled_size(size: int, k: int, s: int, pad: int, round_mode: str = "CEIL") -> int:
-    """Caffe's pooled extent: ceil rounding, then drop a last window that starts in the padding."""
+def pooled_size(size: int, k: int, s: int, pad: int, round_mode: str = "CEIL",
+                clip: bool | None = None) -> int:
+    """Caffe's pooled extent: ceil rounding, then drop a last window that starts in the padding.
+
+    Caffe applies that clip to both axes when *either* pad is nonzero (``if (pad_h_ ||
+    pad_w_)`` in pooling_layer.cpp); pass ``clip=any(pads)``. The default clips when ``pad``."""
     rounder = math.ceil if round_mode == "CEIL" else math.floor
     out = int(rounder((size + 2 * pad - k) / s)) + 1
-    if pad and (out - 1) * s >= size + pad:
+    if (bool(pad) if clip is None else clip) and (out - 1) * s >= size + pad:
         out -= 1
     return out
 
@@ -94,7 +98,7 @@ def pool_shape(layer, bottoms):
     if p.pad[0] >= p.kernel[0] or p.pad[1] >= p.kernel[1]:
         raise ShapeError("pad must be smaller than kernel", layer=layer.name,
                          layer_type=layer.type)
-    out = [pooled_size(sz, k, s, pad, p.round_mode)
+    out = [pooled_size(sz, k, s, pad, p.round_mode, clip=any(p.pad))
            for sz, k, s, pad in zip((h, w), p.kernel, p.stride, p.pad)]
     if min(out) <= 0:
         raise ShapeError("kernel larger than padded input", layer=layer.name,
