@@ -94,10 +94,12 @@ def fold_batchnorm(model) -> List[str]:
         scale = None if k is None else model._modules[model.plan[k][0]]
         _apply(conv, *_fold_numbers(conv, model._modules[bn_name], scale))
         model.plan[i] = (name, bottoms, model.plan[steps[-1]][2])
+        gone = [model.plan[s][0] for s in steps]
         for s in sorted(steps, reverse=True):
-            gone = model.plan.pop(s)[0]
-            delattr(model, gone)
-            removed.append(gone)
+            del model.plan[s]
+        for g in gone:
+            delattr(model, g)
+        removed.extend(gone)
         model.layer_modules = {k2: v for k2, v in model.layer_modules.items() if v not in removed}
         i += 1
     model.folded.extend(removed)

@@ -95,7 +95,9 @@ class CaffePooling(nn.Module):
             if self.method == "MAX":
                 return x.amax(dim=(2, 3), keepdim=True)
             return x.mean(dim=(2, 3), keepdim=True)
-        hw = (int(x.shape[2]), int(x.shape[3]))
+        # Spatial dims are static under export; the TorchScript tracer (ONNX's legacy path)
+        # would warn about reading them, and traces the built size anyway.
+        hw = self.in_hw if torch.jit.is_tracing() else (int(x.shape[2]), int(x.shape[3]))
         fast, out, extra = self.geometry(hw) if hw != self.in_hw else (
             self.fast, *self.geometry(hw)[1:])
         if fast:
