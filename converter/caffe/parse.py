@@ -81,12 +81,14 @@ def parse_binaryproto(data: bytes, path=None):
     return blob
 
 
-def layer_at_line(text: str, lineno: int) -> str | None:
-    """Name of the top-level ``layer``/``layers`` block enclosing 1-based line ``lineno``."""
+def layer_at_line(text: str, lineno: int, column: int = 0) -> str | None:
+    """Name of the top-level ``layer``/``layers`` block enclosing 1-based ``lineno``:``column``."""
     depth, current = 0, None
     token = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|#[^\n]*|[{}]|\blayers?\b|'
                        r'\bname\s*:\s*("(?:[^"\\]|\\.)*"|\'[^\']*\')')
     lines = text.splitlines()[:max(lineno, 0)]
+    if lines and column > 0:
+        lines[-1] = lines[-1][:column]
     block_start = False
     for m in token.finditer("\n".join(lines)):
         tok = m.group()
@@ -113,7 +115,8 @@ def parse_text(text: str, path=None, cls=NetParameter, what="prototxt"):
         text_format.Parse(text, msg)
     except text_format.ParseError as exc:
         line = exc.GetLine() if hasattr(exc, "GetLine") else None
-        layer = layer_at_line(text, line) if line else None
+        column = exc.GetColumn() if hasattr(exc, "GetColumn") else 0
+        layer = layer_at_line(text, line, column or 0) if line else None
         detail = str(exc)
         if "has no field named" in detail:
             detail += (" (not a BVLC Caffe field: the file is of another kind, or comes from "

@@ -135,6 +135,9 @@ def _data_as_input(lp, input_shape, path) -> Layer:
 def _ir_layer(lp, path, phase_attr) -> Layer:
     """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
     tr = translator(lp.type, layer=lp.name, file=path)
+    if not len(lp.top) or (not len(lp.bottom) and lp.type not in ("Input", *DATA_TYPES)):
+        raise CaffeFormatError("needs at least one bottom and one top", file=path,
+                               layer=lp.name, layer_type=lp.type)
     try:
         params = tr.read(lp)
     except ConverterError as exc:

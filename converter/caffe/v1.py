@@ -30,6 +30,14 @@ V1_ENUMS = {v: k for k, v in V1_TYPES.items()}
 
 # V1 fields with a same-named LayerParameter field and identical meaning.
 _COPIED = {"name", "bottom", "top", "include", "exclude", "blobs", "loss_weight"}
+
+
+def _is_repeated(field) -> bool:
+    # protobuf >= 6 has FieldDescriptor.is_repeated; older releases only have label.
+    flag = getattr(field, "is_repeated", None)
+    return flag if flag is not None else field.label == field.LABEL_REPEATED
+
+
 # V1 fields handled explicitly below.
 _SPECIAL = {"type", "param", "blob_share_mode", "blobs_lr", "weight_decay"}
 
@@ -64,7 +72,7 @@ def upgrade_v1_layer(v1, layer_cls, *, file=None):
             continue
         if name in _COPIED:
             target = getattr(layer, name)
-            (target.extend(value) if field.label == field.LABEL_REPEATED
+            (target.extend(value) if _is_repeated(field)
              else setattr(layer, name, value))
         else:  # a *_param message shared with LayerParameter
             getattr(layer, name).CopyFrom(value)
@@ -85,7 +93,7 @@ def downgrade_layer(layer, v1_cls):
             v1.weight_decay.extend(s.decay_mult for s in value)
         elif name in _COPIED:
             target = getattr(v1, name)
-            (target.extend(value) if field.label == field.LABEL_REPEATED
+            (target.extend(value) if _is_repeated(field)
              else setattr(v1, name, value))
         elif name in v1.DESCRIPTOR.fields_by_name:
             getattr(v1, name).CopyFrom(value)
