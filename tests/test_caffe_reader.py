@@ -269,7 +269,6 @@ def test_truncated_caffemodel(tmp_path):
 def test_blob_shape_disagreeing_with_data(tmp_path):
     net, weights, path = _small_model(tmp_path)
     netp = net_to_proto(net, weights)
-    netp.layers.add() if False else None
     netp.layer[0].blobs[0].shape.dim[0] = 10**6  # claims far more data than it holds
     path.write_bytes(netp.SerializeToString())
     with pytest.raises(CaffeFormatError, match="truncated or corrupt") as info:
