@@ -105,10 +105,10 @@ def ref_conv(x, w, b, stride, pad, dil, group):
     return y
 
 
-def caffe_pooled(size, k, s, p, round_mode="CEIL"):
+def caffe_pooled(size, k, s, p, any_pad, round_mode="CEIL"):
     rounder = math.ceil if round_mode == "CEIL" else math.floor
     out = int(rounder((size + 2 * p - k) / s)) + 1
-    if p > 0 and (out - 1) * s >= size + p:  # pooling_layer.cpp: clip only when padded
+    if any_pad and (out - 1) * s >= size + p:  # `if (pad_h_ || pad_w_)`: both axes
         out -= 1
     return out
 
@@ -117,7 +117,7 @@ def ref_pool(x, method, k, s, p, global_pooling=False, round_mode="CEIL"):
     n_, c_, h_, w_ = x.shape
     if global_pooling:
         k, s, p = (h_, w_), (1, 1), (0, 0)
-    oh_, ow_ = (caffe_pooled(sz, kk, ss, pp, round_mode)
+    oh_, ow_ = (caffe_pooled(sz, kk, ss, pp, bool(p[0] or p[1]), round_mode)
                 for sz, kk, ss, pp in zip((h_, w_), k, s, p))
     y = np.zeros((n_, c_, oh_, ow_))
     for n in range(n_):
@@ -262,6 +262,8 @@ POOL_CASES = [  # (H, W), kernel, stride, pad
     ((7, 8), (3, 3), (2, 3), (2, 2)),   # pad > kernel/2: PyTorch refuses, Caffe allows
     ((7, 7), (7, 7), (1, 1), (0, 0)),   # ResNet pool5
     ((5, 9), (2, 4), (3, 2), (1, 3)),   # rectangular everything
+    ((7, 8), (3, 2), (2, 4), (1, 0)),   # pad_w 0 but pad_h 1: Caffe clips the w axis too
+    ((8, 7), (2, 3), (4, 2), (0, 1)),   # ... and the h axis
 ]
 
 

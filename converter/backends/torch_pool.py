@@ -3,7 +3,8 @@
 pooling_layer.cpp differs from PyTorch in three places:
 
 * output size: both round up, but Caffe drops a last window starting at or past H + pad
-  only when pad > 0, PyTorch always does. With pad 0 and stride > kernel, Caffe keeps a
+  only when some pad (h or w: the test is ``pad_h_ || pad_w_``, for both axes) is nonzero,
+  PyTorch always does. With pad 0 and stride > kernel, Caffe keeps a
   window that starts past the input: MAX yields -FLT_MAX there (its initial value), AVE
   yields 0 / pool_size;
 * AVE divisor: (min(hstart + k, H + pad) - hstart) * (same for w), taken before the window
@@ -70,8 +71,9 @@ class CaffePooling(nn.Module):
     def geometry(self, hw) -> Tuple[bool, Tuple[int, int], Tuple[int, int]]:
         """(fast path usable, Caffe output size, extra bottom/right padding) for input ``hw``."""
         out, extra, fast = [], [], self.round_mode == "CEIL"
+        clip = any(self.pad)  # pooling_layer.cpp: `if (pad_h_ || pad_w_)` clips both axes
         for size, k, s, pad in zip(hw, self.kernel, self.stride, self.pad):
-            o = pooled_size(size, k, s, pad, self.round_mode)
+            o = pooled_size(size, k, s, pad, self.round_mode, clip=clip)
             fast = fast and o == torch_pooled_size(size, k, s, pad) and 2 * pad <= k
             out.append(o)
             extra.append(max(0, (o - 1) * s + k - pad - size))
