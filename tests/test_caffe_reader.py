@@ -330,3 +330,31 @@ def test_kaiming_deploy(depth):
     shapes = net.validate()
     assert net.output_blobs() == ["prob"] and shapes["prob"] == (1, 1000)
     assert net.layer("bn_conv1").params.use_global_stats is True
+
+
+GOLDEN = sorted((pathlib.Path(__file__).resolve().parents[1] / "golden").glob("*.h5"))
+
+
+@pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
+def test_real_caffe_saved_caffemodels(tmp_path, golden):
+    """Caffemodels saved by real Caffe (stored in the golden files) load with exact weights."""
+    h5py = pytest.importorskip("h5py")
+    if golden is None:
+        pytest.skip("no golden/*.h5 files yet")
+    with h5py.File(golden, "r") as h5:
+        if "caffemodel" not in h5:
+            pytest.skip(f"{golden.name} holds no caffemodel")
+        path = tmp_path / "real.caffemodel"
+        path.write_bytes(h5["caffemodel"][()].tobytes())
+        expected = {name: [h5["params"][name][str(i)][()] for i in range(len(group))]
+                    for name, group in h5["params"].items()}
+    try:
+        net, weights = load_caffe(path)
+    except UnsupportedLayerError as exc:
+        pytest.skip(f"uses a layer type outside this project's scope: {exc.message[:80]}")
+    net.validate()
+    assert set(weights) == set(expected)
+    for name, arrays in expected.items():
+        for ours, theirs in zip(weights[name], arrays):
+            # pycaffe reports 0-D blobs (Scale num_axes: 0) as shape (1,) in the h5 file.
+            np.testing.assert_array_equal(ours.reshape(theirs.shape), theirs)

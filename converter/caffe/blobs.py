@@ -36,8 +36,9 @@ def blob_shape(blob, *, file=None, layer=None, index=0) -> Tuple[int, ...]:
         # Caffe's LegacyShape: always 4-D, missing fields read as their default 0.
         dims = (blob.num, blob.channels, blob.height, blob.width)
     else:
-        # A blob with neither form: Caffe treats it as 1-D of its data length.
-        dims = (max(len(blob.data), len(blob.double_data)),)
+        # Neither form: Blob::FromProto reads an empty BlobShape, i.e. a 0-D blob of one
+        # value. Blob::ToProto writes 0-D blobs (Scale/Bias with num_axes 0) exactly so.
+        dims = ()
     where = f"blob {index}"
     if len(dims) > MAX_AXES:
         raise CaffeFormatError(f"{where} has {len(dims)} axes (Caffe allows {MAX_AXES})",
