@@ -221,3 +221,29 @@ def test_round_trip_is_lossless(key):
     for theirs, ours in zip(_comparable(back), _comparable(net)):
         assert theirs == ours, ours.name
     assert [l.in_place for l in back.layers] == [l.in_place for l in net.layers]
+
+
+def test_gen_caffe_check_tool(tmp_path):
+    """tools/gen_caffe_check.py writes every net plus expected.json in the agreed format."""
+    import importlib.util
+    import json
+    from pathlib import Path
+    tool = Path(__file__).resolve().parents[1] / "tools" / "gen_caffe_check.py"
+    spec = importlib.util.spec_from_file_location("gen_caffe_check", tool)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main([str(tmp_path)]) == 0
+    expected = json.loads((tmp_path / "expected.json").read_text())
+    assert {"cifar-n3-A.prototxt", "cifar-n18-B.prototxt", "imagenet-152.prototxt",
+            "imagenet-50-preact.prototxt", "cifar-n9-A-preact.prototxt",
+            "mxnet-n9.prototxt"} <= set(expected)
+    for path, entry in expected.items():
+        assert (tmp_path / path).is_file()
+        assert set(entry) == {"output_blob", "shape", "learnable_params"}
+        assert entry["output_blob"] == "prob"
+        assert isinstance(entry["learnable_params"], int)
+    assert expected["cifar-n3-A.prototxt"]["shape"] == [1, 10]
+    assert expected["imagenet-50.prototxt"]["shape"] == [1, 1000]
+    assert expected["cifar-n3-A.prototxt"]["learnable_params"] == 269722
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.endswith(".prototxt")) \
+        == ["expected.json"]
