@@ -20,7 +20,7 @@ from .ir import Net
 
 TEMPLATE_PACKAGE = "converter.templates"
 
-__all__ = ["emit_prototxt", "emit_solver", "quote", "number"]
+__all__ = ["emit_prototxt", "emit_solver", "Enum", "environment", "quote", "number"]
 
 
 def quote(text: str) -> str:

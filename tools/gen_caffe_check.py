@@ -74,6 +74,7 @@ def write(out_dir: Path) -> dict:
 
 
 def main(argv=None) -> int:
+    """Command-line entry: ``gen_caffe_check.py OUT_DIR``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out_dir", type=Path, help="folder to write the nets and expected.json")
     args = parser.parse_args(argv)

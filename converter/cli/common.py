@@ -19,7 +19,8 @@ class OneLineParser(argparse.ArgumentParser):
     """ArgumentParser whose errors become a UsageError, so ``run_main`` prints them as the
     same single ``prog: error: ...`` line as every other error (no usage dump)."""
 
-    def error(self, message):  # noqa: D102 (argparse API)
+    def error(self, message):
+        """Raise instead of printing usage and exiting (argparse calls this on bad input)."""
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
