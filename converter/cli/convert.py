@@ -1,0 +1,147 @@
+"""``resnet-convert``: Caffe models to PyTorch and MXNet, and blob-by-blob verification.
+
+Commands only parse arguments and call library functions (:mod:`converter.convert`,
+:mod:`converter.verify`); every ConverterError is printed once, as one line, with exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import List, Optional, Sequence
+
+from .. import __version__
+from ..errors import UsageError
+from .common import OneLineParser, run_main
+
+PROG = "resnet-convert"
+
+
+def _int_list(text: str) -> List[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"expected comma-separated integers like 1,3,224,224, got '{text}'")
+    if any(v <= 0 for v in values):
+        raise UsageError(f"dimensions must be positive, got '{text}'")
+    return values
+
+
+def _float_list(text: str) -> List[float]:
+    try:
+        return [float(v) for v in text.split(",")]
+    except ValueError:
+        raise UsageError(f"expected comma-separated numbers like 104,117,123, got '{text}'")
+
+
+def _names(text: str) -> List[str]:
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    if not names:
+        raise UsageError("--outputs needs at least one blob name")
+    return names
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by caffe2torch and caffe2mxnet."""
+    p.add_argument("model", help="the .caffemodel (its layer definitions are used unless "
+                                 "--prototxt is given)")
+    p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
+    p.add_argument("--input-shape", type=_int_list, metavar="N,C,H,W",
+                   help="input shape where the files declare none (e.g. a Data layer)")
+    p.add_argument("--outputs", type=_names, metavar="BLOB[,BLOB...]",
+                   help="return these Caffe blobs, in this order, instead of the net's "
+                        "output (e.g. pool5, or fc1000,prob)")
+    p.add_argument("--mean", metavar="FILE.binaryproto",
+                   help="mean image recorded with the model's preprocessing facts")
+    p.add_argument("--mean-values", type=_float_list, metavar="B,G,R",
+                   help="per-channel mean recorded with the preprocessing facts")
+    p.add_argument("--rgb", action="store_true",
+                   help="fold the BGR->RGB channel swap into the first convolution, so the "
+                        "converted model takes RGB input")
+    p.add_argument("--allow-nonfinite", action="store_true",
+                   help="convert even if weights contain NaN/Inf (default: refuse)")
+
+
+def _options(args):
+    from ..convert import Options
+    return Options(prototxt=args.prototxt, input_shape=args.input_shape, outputs=args.outputs,
+                   mean=args.mean, mean_values=args.mean_values, rgb=args.rgb,
+                   fold_bn=getattr(args, "fold_bn", False),
+                   allow_nonfinite=args.allow_nonfinite)
+
+
+def cmd_caffe2torch(args) -> None:
+    from ..convert import caffe2torch
+    out = caffe2torch(args.model, args.output, _options(args))
+    print(f"wrote {out}", file=sys.stderr)
+
+
+def cmd_caffe2mxnet(args) -> None:
+    from ..convert import caffe2mxnet
+    for path in caffe2mxnet(args.model, args.output, _options(args)):
+        print(f"wrote {path}", file=sys.stderr)
+
+
+def cmd_verify(args) -> None:
+    from ..verify import format_report, verify_model
+    report = verify_model(args.model, args.golden, framework=args.framework,
+                          prototxt=args.prototxt, device=args.device)
+    print(format_report(report))
+    if not report.passed:
+        raise SystemExit(1)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    """The argument parser (every command and flag documented in --help)."""
+    parser = OneLineParser(prog=PROG, description=(
+        "Convert Caffe models (e.g. Kaiming He's ResNet-50/101/152) to PyTorch and MXNet, "
+        "exactly, and verify them blob by blob against golden activations from real Caffe."))
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
+    p = sub.add_parser("caffe2torch", help="caffemodel -> .safetensors / .pt2 / .onnx",
+                       description="Convert a caffemodel to PyTorch. Default output "
+                                   "MODEL.safetensors (state_dict + the net and preprocessing "
+                                   "facts; load with converter.load_torch).")
+    _add_model_args(p)
+    p.add_argument("-o", "--output", metavar="OUT",
+                   help="OUT.safetensors (default), OUT.pt2 (torch.export, dynamic batch) "
+                        "or OUT.onnx")
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold BatchNorm+Scale into the preceding convolution (inference)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_caffe2torch)
+    p = sub.add_parser("caffe2mxnet", help="caffemodel -> PREFIX-symbol.json + PREFIX-0000.params",
+                       description="Convert a caffemodel to an MXNet checkpoint (input "
+                                   "'data', any batch size); load with "
+                                   "mx.model.load_checkpoint(PREFIX, 0).")
+    _add_model_args(p)
+    p.add_argument("-o", "--output", metavar="PREFIX", help="checkpoint prefix (default: MODEL "
+                                                            "without .caffemodel)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_caffe2mxnet)
+    _add_verify(sub)
+    return parser
+
+
+def _add_verify(sub) -> None:
+    p = sub.add_parser("verify", help="compare a converted model with golden Caffe activations",
+                       description="Run the converted model on a golden file's input, compare "
+                                   "every blob present in it in Caffe's layer order, print a "
+                                   "table and name the first diverging blob. Exit 1 on failure.")
+    p.add_argument("model", help="the .caffemodel")
+    p.add_argument("--golden", required=True, metavar="G.h5", help="golden HDF5 file")
+    p.add_argument("--framework", choices=("torch", "mxnet"), default="torch")
+    p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
+    p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_verify)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Console entry point."""
+    return run_main(PROG, make_parser, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""Conversion jobs: caffemodel -> PyTorch files or MXNet checkpoints.
+
+These functions are what the ``resnet-convert`` commands call; they are also the Python API
+for scripts. Framework modules are imported only inside the job that needs them.
+Every output is written atomically (see :mod:`converter.fileio`): on any error, no file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import List, Optional, Sequence
+
+from .errors import UsageError
+from .ir import Net
+from .preprocess import Preprocess, fold_rgb, make_preprocess
+
+TORCH_FORMATS = (".safetensors", ".pt2", ".onnx")
+
+
+@dataclass
+class Options:
+    """Options shared by every conversion (the CLI flags of the same names)."""
+    prototxt: Optional[str] = None
+    input_shape: Optional[Sequence[int]] = None
+    outputs: Optional[Sequence[str]] = None
+    mean: Optional[str] = None
+    mean_values: Optional[Sequence[float]] = None
+    rgb: bool = False
+    fold_bn: bool = False
+    allow_nonfinite: bool = False
+
+
+def load_for_conversion(model, opts: Options):
+    """Read the model and apply the options that act on the weights (``--rgb``).
+    Returns ``(net, weights, preprocess)``."""
+    from .caffe.weights import load_caffe
+    net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
+                              allow_nonfinite=opts.allow_nonfinite)
+    _check_outputs(net, opts.outputs, model)
+    pre = make_preprocess(net, opts.mean, opts.mean_values)
+    if opts.rgb:
+        weights, pre = fold_rgb(net, weights, pre)
+    return net, weights, pre
+
+
+def _check_outputs(net: Net, outputs, model) -> None:
+    """Refuse unknown ``--outputs`` names before any framework work, listing what exists."""
+    if not outputs:
+        return
+    known = net.blob_names()
+    missing = [o for o in outputs if o not in known]
+    if missing:
+        raise UsageError(f"--outputs: no blob named {', '.join(map(repr, missing))} "
+                         f"(blobs: {', '.join(known[:8])}, ...)", file=model)
+
+
+def _input_shape(net: Net) -> Sequence[int]:
+    shapes = list(net.input_blobs().values())
+    if len(shapes) != 1:
+        raise UsageError(f"exporting needs exactly one input blob, the net has {len(shapes)}")
+    return shapes[0]
+
+
+def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
+    """Convert ``model`` (.caffemodel) to ``out``: .safetensors (default: MODEL.safetensors),
+    .pt2 (torch.export, dynamic batch) or .onnx. Returns the written path."""
+    opts = opts or Options()
+    out = Path(out) if out else Path(model).with_suffix(".safetensors")
+    if out.suffix not in TORCH_FORMATS:
+        raise UsageError(f"-o must end in {', '.join(TORCH_FORMATS)}", file=out)
+    net, weights, pre = load_for_conversion(model, opts)
+    from .backends import torch_export
+    from .backends.torch_backend import to_torch
+    outputs = list(opts.outputs) if opts.outputs else None
+    module = to_torch(net, weights, outputs=outputs, fold_bn=opts.fold_bn)
+    if out.suffix == ".safetensors":
+        torch_export.save_safetensors(module, net, out, pre, fold_bn=opts.fold_bn)
+    elif out.suffix == ".pt2":
+        torch_export.export_pt2(module, out, _input_shape(net), pre)
+    else:
+        torch_export.export_onnx(module, out, _input_shape(net), pre)
+    return out
+
+
+def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path]:
+    """Convert ``model`` to ``PREFIX-symbol.json`` + ``PREFIX-0000.params`` (+ the
+    preprocessing facts in ``PREFIX-preprocess.json``). Returns the written paths."""
+    opts = opts or Options()
+    if opts.fold_bn:
+        raise UsageError("--fold-bn is only implemented for caffe2torch")
+    prefix = str(prefix) if prefix else str(Path(model).with_suffix(""))
+    net, weights, pre = load_for_conversion(model, opts)
+    from .backends.mxnet_backend import save_checkpoint, to_mxnet
+    symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
+    save_checkpoint(prefix, symbol, args, aux)
+    return [Path(f"{prefix}-symbol.json"), Path(f"{prefix}-0000.params"),
+            save_preprocess_json(pre, Path(f"{prefix}-preprocess.json"))]
+
+
+def save_preprocess_json(pre: Preprocess, path: Path) -> Path:
+    """Write the preprocessing facts (mean image included, as nested lists) atomically."""
+    from .fileio import atomic_write
+    atomic_write(path, pre.to_json(include_mean=True) + "\n")
+    return path
+
