@@ -11,6 +11,7 @@ import dataclasses
 import math
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Dict, Iterable, Sequence, Tuple
 
 import jinja2
@@ -53,8 +54,18 @@ def _is_default(params) -> bool:
     return dataclasses.is_dataclass(params) and params == type(params)()
 
 
+#: The top-level templates/ folder of a source checkout. Installed, it is the package
+#: ``converter.templates``; but when the package is imported from a checkout (e.g. tests run
+#: from the repository root beside a non-editable install), that subpackage does not exist.
+SOURCE_TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+
+
 def _load(name: str) -> str:
-    return resources.files(TEMPLATE_PACKAGE).joinpath(name).read_text(encoding="utf-8")
+    try:
+        folder = resources.files(TEMPLATE_PACKAGE)
+    except ModuleNotFoundError:
+        folder = SOURCE_TEMPLATES
+    return folder.joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=1)
