@@ -1,0 +1,232 @@
+"""The MXNet back end as a whole: a ResNet bottleneck block built from IR layers, output
+selection, checkpoints (load_checkpoint and SymbolBlock.imports, batch 1 and 3), dynamic batch,
+error reporting. Per-layer semantics are in test_mxnet_ops.py, whose Caffe references are
+reused here."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+mx = pytest.importorskip("mxnet")
+
+from converter.backends import mxnet_backend as mb  # noqa: E402
+from converter.backends.mxnet_ops import register  # noqa: E402
+from converter.errors import MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
+from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
+                          FlattenParam, InnerProductParam, Layer, Net, PoolingParam,
+                          ReshapeParam, ScaleParam)
+from test_mxnet_ops import (F32_TOL, ref_batch_norm, ref_conv, ref_inner_product,  # noqa: E402
+                            ref_pool, ref_scale, ref_softmax, rel_err)
+
+pytestmark = pytest.mark.mxnet
+
+
+# ----------------------------------------------------------------------- fixtures
+def conv_bn(name, bottom, out, kernel, stride, pad, relu=True):
+    """Kaiming's conv -> BatchNorm -> Scale (-> ReLU), the last three in place."""
+    branch = name.split("res", 1)[1]
+    layers = [Layer(name, "Convolution", [bottom], [name], ConvolutionParam(
+                  num_output=out, kernel=(kernel,) * 2, stride=(stride,) * 2, pad=(pad,) * 2,
+                  bias_term=False)),
+              Layer(f"bn{branch}", "BatchNorm", [name], [name], BatchNormParam(eps=1e-5)),
+              Layer(f"scale{branch}", "Scale", [name], [name], ScaleParam(bias_term=True))]
+    if relu:
+        layers.append(Layer(f"{name}_relu", "ReLU", [name], [name]))
+    return layers
+
+
+def bottleneck_net(batch=2, input_name="data"):
+    """res2a as in Kaiming's ResNet-50 (shrunk): projection shortcut, 1x1-3x3-1x1, sum, ReLU,
+    then global average pooling, a classifier and softmax."""
+    layers = (conv_bn("res2a_branch1", input_name, 16, 1, 2, 0, relu=False)
+              + conv_bn("res2a_branch2a", input_name, 4, 1, 2, 0)
+              + conv_bn("res2a_branch2b", "res2a_branch2a", 4, 3, 1, 1)
+              + conv_bn("res2a_branch2c", "res2a_branch2b", 16, 1, 1, 0, relu=False)
+              + [Layer("res2a", "Eltwise", ["res2a_branch1", "res2a_branch2c"], ["res2a"]),
+                 Layer("res2a_relu", "ReLU", ["res2a"], ["res2a"]),
+                 Layer("pool5", "Pooling", ["res2a"], ["pool5"],
+                       PoolingParam(pool="AVE", global_pooling=True)),
+                 Layer("fc10", "InnerProduct", ["pool5"], ["fc10"],
+                       InnerProductParam(num_output=10)),
+                 Layer("prob", "Softmax", ["fc10"], ["prob"])])
+    return Net("bottleneck", layers=layers, inputs={input_name: (batch, 8, 9, 9)})
+
+
+def random_weights(net, seed=0):
+    """Random blobs; BN stats with a factor other than 1 and positive variances."""
+    rng = np.random.default_rng(seed)
+    net.validate()
+    weights = {}
+    for layer in net.layers:
+        blobs = [rng.standard_normal(s).astype(np.float32) for s in layer.blob_shapes]
+        if layer.type == "BatchNorm":
+            blobs = [blobs[0] * 999.982, (np.abs(blobs[1]) + 0.5) * 999.982,
+                     np.array([999.982], np.float32)]
+        if blobs:
+            weights[layer.name] = [b.astype(np.float32) for b in blobs]
+    return weights
+
+
+def reference_blobs(net, weights, x):
+    """Final value of every blob, composed from the float64 Caffe references layer by layer."""
+    vals = {next(iter(net.inputs)): x.astype(np.float64)}
+    w64 = {k: [b.astype(np.float64) for b in v] for k, v in weights.items()}
+    for layer in net.layers:
+        b, w, p = vals[layer.bottoms[0]], w64.get(layer.name), layer.params
+        if layer.type == "Convolution":
+            y = ref_conv(b, w[0], None, p.stride, p.pad, p.dilation, p.group)
+        elif layer.type == "BatchNorm":
+            y = ref_batch_norm(b, w[0], w[1], float(weights[layer.name][2][0]),
+                               float(np.float32(p.eps)))
+        elif layer.type == "Scale":
+            y = ref_scale(b, w[0], w[1], 1)
+        elif layer.type == "ReLU":
+            y = np.maximum(b, 0)
+        elif layer.type == "Eltwise":
+            y = b + vals[layer.bottoms[1]]
+        elif layer.type == "Pooling":
+            y = ref_pool(b, "AVE", (0, 0), (1, 1), (0, 0), global_pooling=True)
+        elif layer.type == "InnerProduct":
+            y = ref_inner_product(b, w[0], w[1], 1, False)
+        else:
+            y = ref_softmax(b, 1)
+        vals[layer.tops[0]] = y
+    return vals
+
+
+@pytest.fixture(scope="module")
+def block():
+    net = bottleneck_net()
+    weights = random_weights(net)
+    x = np.random.default_rng(1).standard_normal((2, 8, 9, 9)).astype(np.float32)
+    return net, weights, x
+
+
+def run_symbol(symbol, arg_params, aux_params, x):
+    """Bind ``symbol`` for ``x``'s batch and return its outputs as NumPy arrays."""
+    args = dict(arg_params, data=mx.nd.array(x))
+    exe = symbol.bind(mx.cpu(), args=args, aux_states=aux_params, grad_req="null")
+    return [o.asnumpy() for o in exe.forward(is_train=False)]
+
+
+# --------------------------------------------------------------------- the block
+def test_bottleneck_every_blob_matches_caffe(block):
+    net, weights, x = block
+    got = mb.forward_all(net, weights, x)
+    ref = reference_blobs(net, weights, x)
+    assert set(got) == set(net.blob_names())
+    for blob in net.blob_names():  # in-place blobs hold their final (post-ReLU/Scale) value
+        assert rel_err(got[blob], ref[blob]) <= F32_TOL, blob
+
+
+def test_parameter_names_follow_caffe_layers(block):
+    net, weights, _ = block
+    symbol, args, aux = mb.to_mxnet(net, weights)
+    assert "res2a_branch1_weight" in args and "res2a_branch1_bias" not in args
+    assert {"scale2a_branch1_gamma", "scale2a_branch1_beta", "fc10_weight", "fc10_bias"} <= set(args)
+    assert {"bn2a_branch1_moving_mean", "bn2a_branch1_moving_var"} <= set(aux)
+    assert symbol.list_arguments()[0] == "data"
+    assert set(symbol.list_arguments()) == set(args) | {"data"}
+    assert set(symbol.list_auxiliary_states()) == set(aux)
+    # BN statistics are Caffe's divided by its factor (computed as Caffe does, in float32).
+    mean = weights["bn2a_branch1"][0] * (np.float32(1) / np.float32(999.982))
+    np.testing.assert_array_equal(aux["bn2a_branch1_moving_mean"].asnumpy(), mean)
+
+
+def test_outputs_selection_in_order(block):
+    net, weights, x = block
+    symbol, args, aux = mb.to_mxnet(net, weights, outputs=["res2a_branch2a", "prob", "pool5"])
+    outs = run_symbol(symbol, args, aux, x)
+    ref = reference_blobs(net, weights, x)
+    assert [o.shape for o in outs] == [(2, 4, 5, 5), (2, 10), (2, 16, 1, 1)]
+    for out, blob in zip(outs, ["res2a_branch2a", "prob", "pool5"]):
+        assert rel_err(out, ref[blob]) <= F32_TOL
+    single, _, _ = mb.to_mxnet(net, weights, outputs=["fc10"])
+    assert len(single.list_outputs()) == 1
+    default, _, _ = mb.to_mxnet(net, weights)
+    assert len(default.list_outputs()) == 1  # the net's only output, prob
+    twice, _, _ = mb.to_mxnet(net, weights, outputs=["fc10", "fc10"])
+    a, b = run_symbol(twice, args, aux, x)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(UsageError, match="nosuchblob"):
+        mb.to_mxnet(net, weights, outputs=["nosuchblob"])
+
+
+def test_input_is_named_data_whatever_its_caffe_name(block):
+    _, weights, x = block
+    net = bottleneck_net(input_name="image")
+    symbol, args, aux = mb.to_mxnet(net, weights)
+    assert "data" in symbol.list_arguments() and "image" not in symbol.list_arguments()
+    got = mb.forward_all(net, weights, x)
+    assert rel_err(got["prob"], reference_blobs(net, weights, x)["prob"]) <= F32_TOL
+    assert "image" in got
+
+
+def test_forward_all_on_a_symbol(block):
+    net, weights, x = block
+    symbol, args, aux = mb.to_mxnet(net, weights, outputs=["res2a_branch2b"])
+    got = mb.forward_all(symbol, (args, aux), x)
+    assert set(got) == {"data", "res2a_branch2a", "res2a_branch2b"}  # what it computes
+    ref = reference_blobs(net, weights, x)
+    assert rel_err(got["res2a_branch2b"], ref["res2a_branch2b"]) <= F32_TOL
+
+
+# ---------------------------------------------------------------- checkpoints
+@pytest.mark.filterwarnings("ignore:Cannot decide type")  # gluon infers params before data
+@pytest.mark.parametrize("batch", [1, 3])
+def test_checkpoint_load_checkpoint_and_symbolblock(block, tmp_path, batch):
+    net, weights, _ = block
+    x = np.random.default_rng(batch).standard_normal((batch, 8, 9, 9)).astype(np.float32)
+    ref = reference_blobs(net, weights, x)["prob"]
+    prefix = tmp_path / "block"
+    mb.save_checkpoint(prefix, *mb.to_mxnet(net, weights))
+    assert sorted(os.listdir(tmp_path)) == ["block-0000.params", "block-symbol.json"]
+
+    symbol, args, aux = mx.model.load_checkpoint(str(prefix), 0)
+    (out,) = run_symbol(symbol, args, aux, x)
+    assert out.shape == (batch, 10) and rel_err(out, ref) <= F32_TOL
+
+    block_ = mx.gluon.SymbolBlock.imports(f"{prefix}-symbol.json", ["data"],
+                                          f"{prefix}-0000.params")
+    out = block_(mx.nd.array(x)).asnumpy()
+    assert out.shape == (batch, 10) and rel_err(out, ref) <= F32_TOL
+
+
+def test_checkpoint_is_atomic(block, tmp_path, monkeypatch):
+    net, weights, _ = block
+    converted = mb.to_mxnet(net, weights)
+
+    def broken_save(path, data):
+        with open(path, "wb") as f:
+            f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(mx.nd, "save", broken_save)
+    with pytest.raises(OSError):
+        mb.save_checkpoint(tmp_path / "block", *converted)
+    assert os.listdir(tmp_path) == []
+
+
+def test_checkpoint_refuses_missing_params(block, tmp_path):
+    net, weights, _ = block
+    symbol, args, aux = mb.to_mxnet(net, weights)
+    args.pop("fc10_weight")
+    with pytest.raises(UsageError, match="fc10_weight"):
+        mb.save_checkpoint(tmp_path / "x", symbol, args, aux)
+    assert os.listdir(tmp_path) == []
+
+
+def test_untrained_symbol_json(block):
+    net, _, _ = block
+    symbol, args, aux = mb.to_mxnet(net)
+    assert args == {} and aux == {}
+    text = mb.net_to_symbol_json(net)
+    loaded = mx.sym.load_json(text)
+    assert loaded.list_arguments() == symbol.list_arguments()
+    assert any(n["name"] == "res2a_branch2b" for n in json.loads(text)["nodes"])
+    _, out_shapes, _ = loaded.infer_shape(data=(4, 8, 9, 9))
+    assert out_shapes == [(4, 10)]
