@@ -61,8 +61,7 @@ def test_reading_kaiming_gives_our_ir(depth):
     assert theirs.input_style == ours.input_style
     for a, b in zip(theirs.layers, ours.layers):
         assert (a.name, a.type, a.bottoms, a.tops) == (b.name, b.type, b.bottoms, b.tops)
-        if a.type in ("Convolution", "Pooling", "InnerProduct", "Scale"):
-            assert a.params == b.params, a.name
+        assert a.params == b.params, a.name
     assert len(theirs.layers) == len(ours.layers)
 
 

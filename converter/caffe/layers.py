@@ -10,7 +10,10 @@ layer's LayerSetUp), reported as CaffeFormatError without a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Dict
+
+import numpy as np
 
 from ..errors import CaffeFormatError, UnsupportedLayerError
 from ..ir import params as P
@@ -41,6 +44,24 @@ def translator(layer_type: str, *, layer: str | None = None, file=None):
             f"layer type '{layer_type}' is not supported (supported: "
             f"{', '.join(sorted(TRANSLATORS))})", file=file, layer=layer,
             layer_type=layer_type) from None
+
+
+def shortest_floats(value):
+    """Replace every float in ``value`` (a params dataclass, tuple or scalar) by the shortest
+    decimal with the same float32 value.
+
+    caffe.proto's float fields are float32: ``eps: 1e-5`` reads back as 9.99999974e-06. The
+    IR holds the number as written (1e-5), so reading a file we wrote gives back the same IR.
+    """
+    if isinstance(value, float):
+        return float(str(np.float32(value)))
+    if isinstance(value, tuple):
+        return tuple(shortest_floats(v) for v in value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: shortest_floats(getattr(value, f.name))
+                   for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    return value
 
 
 def _set(msg, name: str, value, default) -> None:

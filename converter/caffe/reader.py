@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import CaffeFormatError, ConverterError, MismatchError, UnsupportedLayerError
 from ..ir import InputParam, Layer, Net, ParamSpec
 from .blobs import blob_to_array, is_legacy, legacy_fit
-from .layers import TRANSLATORS, translator
+from .layers import TRANSLATORS, shortest_floats, translator
 from .parse import (parse_binary_net, parse_binaryproto, parse_text, read_bytes, read_text)
 from .proto import LayerParameter
 from .v1 import upgrade_v1_layer
@@ -139,10 +139,11 @@ def _ir_layer(lp, path, phase_attr) -> Layer:
         raise CaffeFormatError("needs at least one bottom and one top", file=path,
                                layer=lp.name, layer_type=lp.type)
     try:
-        params = tr.read(lp)
+        params = shortest_floats(tr.read(lp))
     except ConverterError as exc:
         raise exc.with_context(file=path, layer=lp.name, layer_type=lp.type)
-    specs = [ParamSpec(lr_mult=s.lr_mult, decay_mult=s.decay_mult) for s in lp.param]
+    specs = [shortest_floats(ParamSpec(lr_mult=s.lr_mult, decay_mult=s.decay_mult))
+             for s in lp.param]
     return Layer(lp.name, lp.type, list(lp.bottom), list(lp.top), params=params,
                  param_specs=specs, phase=phase_attr)
 
