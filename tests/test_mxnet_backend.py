@@ -17,7 +17,7 @@ from converter.backends import mxnet_backend as mb  # noqa: E402
 from converter.backends.mxnet_ops import register  # noqa: E402
 from converter.errors import MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
 from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
-                          FlattenParam, InnerProductParam, Layer, Net, PoolingParam,
+                          FlattenParam, InnerProductParam, InputParam, Layer, Net, PoolingParam,
                           ReshapeParam, ScaleParam)
 from test_mxnet_ops import (F32_TOL, ref_batch_norm, ref_conv, ref_inner_product,  # noqa: E402
                             ref_pool, ref_scale, ref_softmax, rel_err)
@@ -127,7 +127,8 @@ def test_parameter_names_follow_caffe_layers(block):
     net, weights, _ = block
     symbol, args, aux = mb.to_mxnet(net, weights)
     assert "res2a_branch1_weight" in args and "res2a_branch1_bias" not in args
-    assert {"scale2a_branch1_gamma", "scale2a_branch1_beta", "fc10_weight", "fc10_bias"} <= set(args)
+    assert {"scale2a_branch1_gamma", "scale2a_branch1_beta", "fc10_weight",
+            "fc10_bias"} <= set(args)
     assert {"bn2a_branch1_moving_mean", "bn2a_branch1_moving_var"} <= set(aux)
     assert symbol.list_arguments()[0] == "data"
     assert set(symbol.list_arguments()) == set(args) | {"data"}
@@ -230,3 +231,105 @@ def test_untrained_symbol_json(block):
     assert any(n["name"] == "res2a_branch2b" for n in json.loads(text)["nodes"])
     _, out_shapes, _ = loaded.infer_shape(data=(4, 8, 9, 9))
     assert out_shapes == [(4, 10)]
+
+
+# ------------------------------------------------------------------ dynamic batch
+def test_batch_is_dynamic_through_reshaping_layers():
+    """Declared batch 2, run with 5: Flatten, Reshape (0/-1), IP with axis 2, two-bottom
+    Scale and pooling must not have baked the batch in."""
+    layers = [Layer("pool", "Pooling", ["data"], ["pool"], PoolingParam(
+                  pool="AVE", kernel=(3, 3), stride=(2, 2), pad=(1, 1))),
+              Layer("rs", "Reshape", ["pool"], ["rs"], ReshapeParam(shape=(0, 2, -1, 0))),
+              Layer("ip", "InnerProduct", ["rs"], ["ip"], InnerProductParam(num_output=3, axis=2)),
+              Layer("fl", "Flatten", ["ip"], ["fl"], FlattenParam(axis=1)),
+              Layer("sc", "Scale", ["fl", "fl"], ["sc"], ScaleParam(axis=0)),
+              Layer("sum", "Eltwise", ["sc", "fl"], ["sum"], EltwiseParam(coeff=(1.0, -2.0)))]
+    net = Net("dyn", layers=layers, inputs={"data": (2, 4, 7, 7)})
+    weights = random_weights(net)
+    x = np.random.default_rng(2).standard_normal((5, 4, 7, 7)).astype(np.float32)
+    got = mb.forward_all(net, weights, x)
+    pool = ref_pool(x.astype(np.float64), "AVE", (3, 3), (2, 2), (1, 1))
+    rs = pool.reshape(5, 2, -1, 4)
+    w = [b.astype(np.float64) for b in weights["ip"]]
+    fl = ref_inner_product(rs, w[0], w[1], 2, False).reshape(5, -1)
+    assert got["sum"].shape == (5, 2 * 3)
+    assert rel_err(got["sum"], fl * fl - 2 * fl) <= F32_TOL
+
+
+def test_several_inputs_keep_their_caffe_names():
+    net = Net("two", inputs={"a": (2, 3), "b": (2, 3)},
+              layers=[Layer("s", "Eltwise", ["a", "b"], ["s"], EltwiseParam(operation="MAX"))])
+    symbol, _, _ = mb.to_mxnet(net)
+    assert sorted(symbol.list_arguments()) == ["a", "b"]
+    a, b = np.ones((4, 3), np.float32), np.full((4, 3), 2, np.float32)
+    np.testing.assert_array_equal(mb.forward_all(net, {}, {"a": a, "b": b})["s"], b)
+
+
+def test_input_layer_is_a_source():
+    net = Net("inp", layers=[
+        Layer("input", "Input", [], ["img"], InputParam(shape=((2, 3, 4, 4),))),
+        Layer("relu", "ReLU", ["img"], ["out"])])
+    symbol, _, _ = mb.to_mxnet(net)
+    assert symbol.list_arguments() == ["data"]
+    x = np.random.default_rng(3).standard_normal((1, 3, 4, 4)).astype(np.float32)
+    np.testing.assert_array_equal(mb.forward_all(net, {}, x)["out"], np.maximum(x, 0))
+
+
+# --------------------------------------------------------------------------- errors
+def test_unsupported_layers_reported_at_once():
+    net = bottleneck_net()
+    net.layers.insert(3, Layer("weird1", "Crop", ["res2a_branch1"], ["weird1"]))
+    net.layers.append(Layer("weird2", "PReLU", ["prob"], ["weird2"]))
+    net.layers.append(Layer("sp", "Pooling", ["res2a"], ["sp"], PoolingParam(pool="STOCHASTIC")))
+    net.layers.append(Layer("bnt", "BatchNorm", ["res2a"], ["bnt"],
+                            BatchNormParam(use_global_stats=False)))
+    with pytest.raises(UnsupportedLayerError) as info:
+        mb.to_mxnet(net)
+    text = str(info.value)
+    for piece in ["'weird1' (Crop)", "'weird2' (PReLU)", "'sp' (Pooling)", "STOCHASTIC",
+                  "'bnt' (BatchNorm)", "use_global_stats", "4 layer(s)",
+                  "Supported types:", "Convolution", "LRN"]:
+        assert piece in text, piece
+
+
+def test_single_unsupported_layer_carries_context():
+    net = Net("one", inputs={"data": (1, 2)},
+              layers=[Layer("odd", "AbsVal", ["data"], ["odd"])])
+    with pytest.raises(UnsupportedLayerError) as info:
+        mb.to_mxnet(net)
+    assert info.value.layer == "odd" and info.value.layer_type == "AbsVal"
+
+
+def test_weight_shape_mismatch_names_layer_blob_and_shapes(block):
+    net, weights, _ = block
+    bad = dict(weights, res2a_branch2b=[np.zeros((4, 4, 3, 2), np.float32)])
+    with pytest.raises(MismatchError) as info:
+        mb.to_mxnet(net, bad)
+    err = info.value
+    assert err.layer == "res2a_branch2b" and "blob 0" in str(err)
+    assert "[4, 4, 3, 2]" in str(err) and "[4, 4, 3, 3]" in str(err)
+
+
+def test_missing_or_extra_blobs_are_mismatches(block):
+    net, weights, _ = block
+    missing = {k: v for k, v in weights.items() if k != "fc10"}
+    with pytest.raises(MismatchError, match="no weights"):
+        mb.to_mxnet(net, missing)
+    short = dict(weights, fc10=weights["fc10"][:1])
+    with pytest.raises(MismatchError, match="has 1 weight blobs, the net expects 2"):
+        mb.to_mxnet(net, short)
+
+
+def test_legacy_4d_blob_shapes_are_accepted(block):
+    """Caffe's ShapeEquals lets a legacy (num, channels, height, width) blob match a shape
+    padded with leading 1s, e.g. an old InnerProduct weight stored as (1, 1, N, K)."""
+    net, weights, x = block
+    fc10 = weights["fc10"]
+    legacy = dict(weights, fc10=[fc10[0][None, None], fc10[1][None, None, None]])
+    got = mb.forward_all(net, legacy, x)["prob"]
+    np.testing.assert_array_equal(got, mb.forward_all(net, weights, x)["prob"])
+
+
+def test_duplicate_registration_raises():
+    with pytest.raises(ValueError, match="registered twice"):
+        register("Convolution")(lambda ctx, layer, bottoms: bottoms)
