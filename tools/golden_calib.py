@@ -30,9 +30,21 @@ def layer_table(net):
                     net.layers))
 
 
-def is_regenerated(layer_type, index):
+def frozen(params, name, index):
+    """True when the prototxt freezes blob ``index`` with ``lr_mult: 0``.
+
+    Such blobs keep the value Caffe's own filler gave them (e.g. the
+    constant-1 subsampling convolution of CIFAR shortcut A): replacing it
+    would change what the net computes, not merely its weights.
+    """
+    specs = params[name].param if name in params else []
+    return index < len(specs) and specs[index].lr_mult == 0
+
+
+def is_regenerated(params, name, layer_type, index):
     """True for blobs that goldenlib recreates and large files omit."""
-    return layer_type in goldenlib.REGENERATED_TYPES and index == 0
+    return (layer_type in goldenlib.REGENERATED_TYPES and index == 0
+            and not frozen(params, name, index))
 
 
 def fill_learned(net, seed, params):
@@ -44,6 +56,8 @@ def fill_learned(net, seed, params):
             transpose = (ltype == "InnerProduct"
                          and params[name].inner_product_param.transpose)
             for index, blob in enumerate(layer.blobs):
+                if frozen(params, name, index):
+                    continue
                 blob.data[...] = goldenlib.param_blob(
                     seed, ltype, name, index, blob.data.shape, transpose)
         elif ltype == "Scale":

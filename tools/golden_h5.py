@@ -11,7 +11,7 @@ import goldenlib
 FORMAT = "resnet-convert-golden/1"
 
 #: Elements sampled from each blob for its signature.
-SAMPLE_COUNT = 512
+SAMPLE_COUNT = 256
 
 
 
@@ -34,9 +34,13 @@ def write_strings(group, key, values):
 
 
 def write_array(group, key, value):
-    """Store an array; large ones gzip-compressed to keep golden/ small."""
+    """Store an array; big ones gzip-compressed to keep golden/ small.
+
+    Small arrays stay contiguous: a chunked dataset's index costs more
+    bytes than compressing a few KB of random floats saves.
+    """
     value = np.ascontiguousarray(value)
-    if value.size >= 1024:
+    if value.size >= 16384:
         group.create_dataset(key, data=value, compression="gzip",
                              compression_opts=9, shuffle=True)
     else:
@@ -88,12 +92,14 @@ def write_blobs(h5, blobs, keep):
 def write_params(h5, layers, keep):
     """Write /params/<layer>/<index> for learned blobs ``keep`` accepts.
 
-    ``layers`` yields (name, type, [arrays]).  Groups carry the layer type
+    ``layers`` yields (name, type, [arrays]); ``keep(name, type, index)``
+    decides per blob.  Groups carry the layer type
     as attribute ``type`` so readers need not parse the prototxt.
     """
     root = h5.create_group("params")
     for name, ltype, arrays in layers:
-        chosen = [(i, a) for i, a in enumerate(arrays) if keep(ltype, i)]
+        chosen = [(i, a) for i, a in enumerate(arrays)
+                  if keep(name, ltype, i)]
         if not chosen:
             continue
         group = root.create_group(h5_name(name))

@@ -42,6 +42,8 @@ def build_net(spec, path):
     Returns (net, inputs, batch) with ``net`` holding the golden forward.
     """
     params = golden_calib.layer_params(path)
+    # Fixes Caffe's own fillers, which still set frozen (lr_mult 0) blobs.
+    caffe.set_random_seed(spec["seed"])
     net = caffe.Net(path, caffe.TEST)
     shapes = golden_calib.input_shapes(net)
     batch = shapes[net.inputs[0]][0]
@@ -86,21 +88,27 @@ def write_attrs(h5, spec, batch):
                                               sort_keys=True)
     attrs["batch_size"] = batch
     attrs["storage"] = spec["storage"]
+    attrs["has_caffemodel"] = bool(spec.get("caffemodel",
+                                            spec["storage"] == "full"))
     attrs["made_by"] = ("tools/caffe-run.sh tools/make_golden.py --case %s"
                         " (tools/make-golden.sh)" % spec["name"])
     if spec.get("generator"):
-        attrs["generator_command"] = " ".join(spec["generator"])
+        attrs["generator_command"] = " ".join(["resnet-gen"]
+                                               + spec["generator"])
 
 
 def write_case(spec, path, out_path):
     """Run one case and write its HDF5 file atomically to ``out_path``."""
     net, inputs, batch = build_net(spec, path)
     full = spec["storage"] == "full"
+    with_model = spec.get("caffemodel", full)
     table = golden_calib.layer_table(net)
     blobs = [(n, b.data) for n, b in net.blobs.items()]
     key_blobs = set(spec.get("key_blobs", []))
     tmp_path = out_path + ".tmp"
-    with h5py.File(tmp_path, "w") as h5:
+    # libver "latest": compact object headers and groups roughly halve the
+    # metadata of files with thousands of small datasets.
+    with h5py.File(tmp_path, "w", libver="latest") as h5:
         write_attrs(h5, spec, batch)
         with open(path) as handle:
             h5.create_dataset("prototxt", data=handle.read(),
@@ -111,8 +119,8 @@ def write_case(spec, path, out_path):
         write_inputs(h5, inputs)
         golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
         golden_h5.write_signatures(h5, spec["seed"], blobs)
-        write_weights(h5, spec, table, full, path)
-        if full:
+        write_weights(h5, table, path)
+        if with_model:
             raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)
             golden_h5.write_array(h5, "caffemodel", raw)
     os.replace(tmp_path, out_path)
@@ -125,18 +133,23 @@ def write_inputs(h5, inputs):
         golden_h5.write_array(group, golden_h5.h5_name(name), inputs[name])
 
 
-def write_weights(h5, spec, table, full, path):
-    """Write stored params and the goldenlib regeneration check."""
+def write_weights(h5, table, path):
+    """Write the params goldenlib cannot recreate, and a check of those it can.
+
+    /params holds every blob except the regenerated Conv/Deconv/IP weights
+    (BN statistics, Scale gamma/beta, biases, frozen blobs); the same rule
+    in every file keeps consumers simple.
+    """
     params = golden_calib.layer_params(path)
     layers = [(n, t, [b.data for b in l.blobs]) for n, t, l in table]
 
-    def keep(ltype, index):
-        return full or not golden_calib.is_regenerated(ltype, index)
+    def keep(name, ltype, index):
+        return not golden_calib.is_regenerated(params, name, ltype, index)
 
     golden_h5.write_params(h5, layers, keep)
     entries = []
     for name, ltype, arrays in layers:
-        if arrays and golden_calib.is_regenerated(ltype, 0):
+        if arrays and golden_calib.is_regenerated(params, name, ltype, 0):
             transpose = (ltype == "InnerProduct"
                          and params[name].inner_product_param.transpose)
             entries.append((name, ltype, arrays[0].shape, transpose,
