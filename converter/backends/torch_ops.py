@@ -100,7 +100,8 @@ class CaffeBatchNorm(nn.Module):
             dims = [0] + list(range(2, x.dim()))
             mean = x.mean(dim=dims, keepdim=True)
             var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
-        return (x - mean) / torch.sqrt(var + self.eps)
+        # In-place on the fresh difference: one allocation less, same arithmetic.
+        return torch.sub(x, mean).div_(torch.sqrt(var + self.eps))
 
 
 class CaffeScale(nn.Module):
@@ -128,7 +129,7 @@ class CaffeScale(nn.Module):
         gamma = scale if self.two_bottoms else self.weight
         y = x * _trailing_view(gamma, self.trailing)
         if self.bias is not None:
-            y = y + _trailing_view(self.bias, self.trailing)
+            y.add_(_trailing_view(self.bias, self.trailing))  # y is fresh: add in place
         return y
 
 
