@@ -163,8 +163,8 @@ def _as_tensor(arr: np.ndarray, like: torch.Tensor) -> torch.Tensor:
     arr = np.asarray(arr)
     if arr.dtype != torch_to_numpy_dtype(like.dtype):
         arr = arr.astype(torch_to_numpy_dtype(like.dtype))
-    elif not arr.flags.writeable:
-        arr = arr.copy()
+    elif not arr.flags.writeable or any(st < 0 for st in arr.strides):
+        arr = arr.copy()  # torch.from_numpy rejects negative strides
     return torch.from_numpy(arr).to(like.device)
 
 
