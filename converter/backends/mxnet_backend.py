@@ -18,6 +18,7 @@ API
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from typing import Dict, List, Optional, Sequence
@@ -210,8 +211,31 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
     args = {k: mx.nd.array(np.asarray(v), dtype=np.float32) for k, v in inputs.items()}
     args.update({k: _nd(v) for k, v in arg_params.items()})
     group = mx.sym.Group(outs)
-    exe = group.bind(ctx or mx.cpu(), args={a: args[a] for a in group.list_arguments()},
-                     aux_states={a: _nd(aux_params[a]) for a in group.list_auxiliary_states()},
-                     grad_req="null")
+    with _unfused():
+        exe = group.bind(ctx or mx.cpu(), args={a: args[a] for a in group.list_arguments()},
+                         aux_states={a: _nd(aux_params[a])
+                                     for a in group.list_auxiliary_states()},
+                         grad_req="null")
     values = exe.forward(is_train=False)
     return {b: v.asnumpy() for names, v in zip(blobs, values) for b in names}
+
+
+@contextlib.contextmanager
+def _unfused():
+    """Bind without MXNet's subgraph (oneDNN fusion) pass.
+
+    forward_all asks for every intermediate blob; MXNet 1.9's executor then fails on fused
+    patterns whose inner output is also requested (e.g. a conv output that feeds a separate
+    BatchNorm top: "arg_names.size() == in_args_map.size()"). Unfused, each op computes
+    exactly what its Caffe layer does, which is what blob-by-blob verification wants. The
+    variable is read at bind time, so it is restored right after.
+    """
+    key, old = "MXNET_SUBGRAPH_BACKEND", os.environ.get("MXNET_SUBGRAPH_BACKEND")
+    os.environ[key] = "NONE"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[key]
+        else:
+            os.environ[key] = old

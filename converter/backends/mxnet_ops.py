@@ -201,8 +201,11 @@ def eltwise(ctx, layer, bottoms):
     if p.operation == "SUM":
         coeffs = p.coeff or (1.0,) * len(bottoms)
         terms = [x if c == 1 else x * c for x, c in zip(bottoms, coeffs)]
-        fold = lambda a, b: a + b  # noqa: E731
-    elif p.operation == "PROD":
+        # add_n (ElementWiseSum), not elemwise_add: MXNet 1.9's oneDNN "conv + sum" fusion
+        # breaks binding when the convolution's own output is also a graph output (e.g.
+        # --outputs res2a_branch2b,res2a). add_n sums its inputs in order, as Caffe does.
+        return [mx.sym.add_n(*terms, name=name)]
+    if p.operation == "PROD":
         terms, fold = bottoms, lambda a, b: a * b  # noqa: E731
     else:
         terms, fold = bottoms, mx.sym.maximum
