@@ -3,6 +3,8 @@
 Needs only numpy and h5py, so it runs inside the Caffe chroot (writing) and
 in the project's environment (reading, comparing).
 """
+import urllib.parse
+
 import numpy as np
 
 import goldenlib
@@ -23,6 +25,14 @@ def h5_name(name):
     """
     escaped = name.replace("%", "%25").replace("/", "%2F")
     return "%2E" if escaped == "." else escaped
+
+
+def caffe_name(key):
+    """Invert ``h5_name``: the Caffe name behind an HDF5 path component.
+
+    Equivalent to ``urllib.parse.unquote``, which consumers may use.
+    """
+    return urllib.parse.unquote(key)
 
 
 def write_strings(group, key, values):
