@@ -3,9 +3,13 @@
 For each golden file: run the converted net in float32 and in float64 (PyTorch, CPU) and
 report, over all compared blobs, the worst blob-scale relative error (max |a - b| / max |b|)
 of float32-vs-Caffe, float64-vs-Caffe (Caffe's own float32 rounding) and
-float32-vs-float64 (ours). Usage: python tools/parity_floor.py [golden/*.h5]
+float32-vs-float64 (ours). The parity tolerance of a case is four times the larger of the
+first two, rounded up to 1/2/5 x 10^k. Usage: python tools/parity_floor.py [--write] [G.h5...]
+(``--write`` records the table in tests/parity_tolerances.json).
 """
 
+import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -36,9 +40,20 @@ def measure(path, tmp):
     return vs_caffe32, vs_caffe64, ours
 
 
+def tolerance(floor):
+    """Four times the floor, rounded up to 1, 2 or 5 times a power of ten (at least 1e-6)."""
+    target = max(4 * floor, 1e-6)
+    exponent = math.floor(math.log10(target))
+    for mantissa in (1, 2, 5, 10):
+        if mantissa * 10.0 ** exponent >= target * (1 - 1e-9):
+            return float(f"{mantissa * 10.0 ** exponent:.0e}")
+
+
 def main(argv):
-    paths = [Path(p) for p in argv] or GOLDEN_FILES
-    print(f"{'case':<30} {'f32 vs Caffe':>13} {'f64 vs Caffe':>13} {'f32 vs f64':>11}")
+    write = "--write" in argv
+    paths = [Path(p) for p in argv if p != "--write"] or GOLDEN_FILES
+    table = {}
+    print(f"{'case':<30} {'f32 vs Caffe':>13} {'f64 vs Caffe':>13} {'f32 vs f64':>11} {'rtol':>7}")
     for path in paths:
         with tempfile.TemporaryDirectory() as tmp:
             try:
@@ -46,7 +61,14 @@ def main(argv):
             except BaseException as exc:  # report and go on: a table of every case
                 print(f"{path.stem:<30} error: {exc}")
                 continue
-        print(f"{path.stem:<30} {row[0]:>13.2e} {row[1]:>13.2e} {row[2]:>11.2e}")
+        rtol = tolerance(max(row[0], row[1]))
+        table[path.stem] = {"atol": 1e-6, "rtol": rtol, "floor_f32_vs_caffe": float(f"{row[0]:.3g}"),
+                            "floor_f64_vs_caffe": float(f"{row[1]:.3g}")}
+        print(f"{path.stem:<30} {row[0]:>13.2e} {row[1]:>13.2e} {row[2]:>11.2e} {rtol:>7.0e}")
+    if write:
+        out = ROOT / "tests" / "parity_tolerances.json"
+        out.write_text(json.dumps(table, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,76 @@
+"""Blob-by-blob parity of the converted nets with golden activations from real BVLC Caffe.
+
+Every golden file (golden/*.h5) is converted through the caffemodel reader and run by each back
+end; every blob Caffe produced is compared in Caffe's order, and a failure names the first
+diverging blob. Tolerances per case are in tests/parity_tolerances.json: four times the
+float32 floor measured by ``tools/parity_floor.py`` (our float64 run against Caffe's float32
+output, and our float32 run against it), so they track the nets' real conditioning.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from golden_support import GOLDEN_FILES, golden_ids, has_cuda, load_golden_case
+
+from converter.verify import compare, format_report, run_mxnet, run_torch
+
+TOLERANCES = json.loads((Path(__file__).parent / "parity_tolerances.json").read_text())
+
+
+def tolerance(golden):
+    """(atol, rtol) of a case; every golden file must have a measured entry."""
+    entry = TOLERANCES.get(Path(golden.path).stem)
+    assert entry is not None, f"no measured tolerance for {golden.path}: run tools/parity_floor.py"
+    return entry["atol"], entry["rtol"]
+
+
+def assert_parity(golden, computed, framework):
+    atol, rtol = tolerance(golden)
+    report = compare(golden, computed, framework, atol=atol, rtol=rtol)
+    missing = [r.name for r in report.rows if r.kind == "missing"]
+    assert not missing, f"blobs Caffe computed but the converted net lacks: {missing}"
+    assert report.compared > 0, "nothing compared"
+    first = report.first_failure
+    assert first is None, (f"{golden.path}: first diverging blob: {first.name} "
+                           f"(max abs err {first.max_abs:.3e}, rel {first.rel:.3e})\n"
+                           + format_report(report))
+    return report
+
+
+def _inputs(golden, net):
+    return {n: golden.inputs[n] for n in net.input_blobs()}
+
+
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
+def test_torch_cpu_matches_caffe(path, tmp_path):
+    golden, net, weights = load_golden_case(path, tmp_path)
+    assert_parity(golden, run_torch(net, weights, _inputs(golden, net)), "torch")
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not has_cuda(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
+def test_torch_cuda_matches_caffe(path, tmp_path):
+    import torch
+    # TF32 would trade ~1e-3 relative precision for speed; the comparison needs full fp32.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    golden, net, weights = load_golden_case(path, tmp_path)
+    assert_parity(golden, run_torch(net, weights, _inputs(golden, net), device="cuda"), "torch")
+
+
+@pytest.mark.mxnet
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
+def test_mxnet_cpu_matches_caffe(path, tmp_path):
+    pytest.importorskip("mxnet")
+    golden, net, weights = load_golden_case(path, tmp_path)
+    assert_parity(golden, run_mxnet(net, weights, _inputs(golden, net)), "mxnet")
+
+
+def test_every_golden_file_has_a_tolerance():
+    assert GOLDEN_FILES, "no golden files"
+    assert sorted(TOLERANCES) == sorted(p.stem for p in GOLDEN_FILES)
