@@ -38,8 +38,24 @@ ensure_proc() {
     fi
 }
 
+mounted_under() {
+    # True when anything (e.g. a caffe-run.sh bind mount) is mounted in DIR.
+    awk -v d="$DIR/" 'index($5 "/", d) == 1 { found = 1 } END { exit !found }' \
+        /proc/self/mountinfo
+}
+
 bootstrap() {
-    # A half-finished debootstrap leaves no usr/bin/apt-get; restart it then.
+    # debootstrap removes DIR/debootstrap only when it completes, so its
+    # presence marks an interrupted run, which cannot be resumed: start
+    # over, but never delete through a live mount (it could be the repo).
+    if [ -d "$DIR/debootstrap" ]; then
+        if mounted_under; then
+            log "$DIR is half bootstrapped but has mounts; unmount them first"
+            exit 1
+        fi
+        log "removing interrupted bootstrap in $DIR"
+        rm -rf "$DIR"
+    fi
     if [ ! -x "$DIR/usr/bin/apt-get" ]; then
         mirror=$(host_mirror)
         log "debootstrap bullseye from $mirror into $DIR (takes minutes)"

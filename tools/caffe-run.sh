@@ -8,7 +8,8 @@
 # bind-mounted into the chroot at their *own* absolute paths, and the script
 # runs from the caller's working directory.  Relative and absolute paths
 # therefore mean the same thing inside and outside, so callers never have
-# to translate them.
+# to translate them.  (From a working directory that is not mounted the
+# script starts in the repository root.)
 #
 # Caffe is pinned to one thread and reference BLAS so its output is
 # bit-reproducible (see golden/README.md).
@@ -51,9 +52,10 @@ chroot "$DIR" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin \
     HOME=/root LANG=C.UTF-8 GLOG_minloglevel="${GLOG_minloglevel:-2}" \
     OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 \
     PYTHONPATH="$HERE" PYTHONDONTWRITEBYTECODE=1 \
-    sh -c "cd \"\$1\" && shift && exec python3 \"\$@\"" sh "$CWD" "$@"
+    sh -c "cd \"\$1\" 2>/dev/null || cd \"\$2\"; shift 2; exec python3 \"\$@\"" \
+    sh "$CWD" "$REPO" "$@"
 '
-export DIR BINDS CWD HERE
+export DIR BINDS CWD HERE REPO
 if unshare --mount --propagation private true 2>/dev/null; then
     exec unshare --mount --propagation private sh -c "$INNER" sh "$@"
 fi

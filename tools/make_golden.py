@@ -2,7 +2,7 @@
 
 Runs inside the Caffe chroot; call it through tools/caffe-run.sh:
 
-    tools/caffe-run.sh tools/make_golden.py --case pool_ceil --out golden
+    tools/caffe-run.sh tools/make_golden.py --case layers_pooling --out golden
     tools/caffe-run.sh tools/make_golden.py --all --out golden
     tools/caffe-run.sh tools/make_golden.py --prototxt net.prototxt \
         --name mynet --out /tmp/g            # ad-hoc case, default settings
@@ -25,6 +25,7 @@ import golden_calib
 import golden_cases
 import golden_h5
 import goldenlib
+
 
 def package_version(package):
     """Debian version of ``package`` inside the chroot ('' if unknown)."""
