@@ -131,7 +131,8 @@ def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarr
 
 
 def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
-                 device: str = "cpu") -> Report:
+                 device: str = "cpu", atol: Optional[float] = None,
+                 rtol: Optional[float] = None) -> Report:
     """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``."""
     from .caffe.weights import load_caffe
     golden = read_golden(golden_path)
@@ -147,7 +148,7 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
         computed = run_mxnet(net, weights, inputs)
     else:
         raise UsageError(f"unknown framework '{framework}' (torch, mxnet)")
-    return compare(golden, computed, framework)
+    return compare(golden, computed, framework, atol=atol, rtol=rtol)
 
 
 def format_report(report: Report) -> str:

@@ -49,6 +49,11 @@ def blob_shape(blob, *, file=None, layer=None, index=0) -> Tuple[int, ...]:
     if math.prod(dims) > MAX_COUNT:  # Python ints: the product itself cannot overflow
         raise CaffeFormatError(f"{where} shape {list(dims)} exceeds Caffe's 2^31-1 elements",
                                file=file, layer=layer)
+    if math.prod(d for d in dims if d) > MAX_COUNT:
+        # An empty blob whose other axes are absurd ([0, 2**63-1]): the total alone would
+        # let it through, and numpy refuses to even shape an empty array like that.
+        raise CaffeFormatError(f"{where} shape {list(dims)} is corrupt: its non-zero axes "
+                               "exceed Caffe's 2^31-1 elements", file=file, layer=layer)
     return dims
 
 

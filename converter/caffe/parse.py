@@ -58,7 +58,35 @@ def parse_binary(data: bytes, path=None, cls=NetParameter, what="Caffe model (.c
                                    file=path) from None
         raise CaffeFormatError(f"not a valid binary {what}: the file is truncated or corrupt "
                                f"({exc})", file=path) from None
+    bad = _invalid_string(msg)
+    if bad:
+        raise CaffeFormatError(f"not a valid binary {what}: the text of field {bad} is not "
+                               "UTF-8; the file is corrupt", file=path)
     return msg
+
+
+def _invalid_string(msg, where: str = "") -> str | None:
+    """Path (e.g. ``layer[3].name``) of the first string field that is not UTF-8, or None.
+
+    proto2 does not check UTF-8 when parsing binary; the upb runtime then hands such a field
+    back as ``bytes``, which breaks every later use of layer names, types and blob names.
+    """
+    for fd, value in msg.ListFields():
+        if fd.type not in (fd.TYPE_STRING, fd.TYPE_MESSAGE):
+            continue  # numbers (blob data above all) need no check and are many
+        repeated = not isinstance(value, (str, bytes)) and hasattr(value, "__len__") \
+            and not hasattr(value, "ListFields")
+        items = value if repeated else [value]
+        for i, item in enumerate(items):
+            name = f"{where}{fd.name}" + (f"[{i}]" if repeated else "")
+            if fd.type == fd.TYPE_STRING:
+                if isinstance(item, bytes):
+                    return name
+            else:
+                bad = _invalid_string(item, name + ".")
+                if bad:
+                    return bad
+    return None
 
 
 def parse_binary_net(data: bytes, path=None) -> NetParameter:

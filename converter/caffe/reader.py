@@ -132,12 +132,52 @@ def _data_as_input(lp, input_shape, path) -> Layer:
 
 # ------------------------------------------------------------------ the net
 
+_ONE_TO_ONE = (1, 1, 1, 1)
+#: (min bottoms, max bottoms, min tops, max tops), None for no limit: Caffe's
+#: ExactNum/Min/Max{Bottom,Top}Blobs for each type. Shape inference and the back ends read
+#: ``bottoms[0]`` and produce one top per layer, so a miscounted layer must stop here.
+_BLOB_COUNTS = {
+    **dict.fromkeys(("Convolution", "Pooling", "InnerProduct", "BatchNorm", "LRN", "ReLU",
+                     "Sigmoid", "TanH", "Dropout", "Power", "Softmax", "Flatten", "Reshape"),
+                    _ONE_TO_ONE),
+    "Scale": (1, 2, 1, 1), "Eltwise": (2, None, 1, 1), "Concat": (1, None, 1, 1),
+    "Split": (1, 1, 1, None), "Input": (0, 0, 1, None),
+}
+
+
+def _count_rule(lo, hi) -> str:
+    if hi is None:
+        return f"at least {lo}"
+    return f"exactly {lo}" if lo == hi else f"{lo} to {hi}"
+
+
+def _check_blob_counts(lp, path) -> None:
+    """Refuse a layer whose number of bottoms or tops its type does not allow."""
+    rule = _BLOB_COUNTS.get(lp.type)
+    if rule is None:
+        return
+    nb, nt = len(lp.bottom), len(lp.top)
+    bmin, bmax, tmin, tmax = rule
+    if bmin <= nb <= (bmax if bmax is not None else nb) and \
+            tmin <= nt <= (tmax if tmax is not None else nt):
+        return
+    # What real Caffe also accepts: weight-sharing Convolution over several bottom/top
+    # pairs, and MAX Pooling with its argmax mask as a second top.
+    caffe_ok = (lp.type == "Convolution" and nb == nt) or (
+        lp.type == "Pooling" and nb == 1 and nt == 2 and lp.pooling_param.pool == 0)
+    error = UnsupportedLayerError if caffe_ok else CaffeFormatError
+    raise error(f"has {nb} bottom(s) and {nt} top(s); this converter takes "
+                f"{_count_rule(bmin, bmax)} bottom(s) and {_count_rule(tmin, tmax)} top(s) "
+                "for this type", file=path, layer=lp.name, layer_type=lp.type)
+
+
 def _ir_layer(lp, path, phase_attr) -> Layer:
     """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
     tr = translator(lp.type, layer=lp.name, file=path)
     if not len(lp.top) or (not len(lp.bottom) and lp.type not in ("Input", *DATA_TYPES)):
         raise CaffeFormatError("needs at least one bottom and one top", file=path,
                                layer=lp.name, layer_type=lp.type)
+    _check_blob_counts(lp, path)
     try:
         params = shortest_floats(tr.read(lp))
     except ConverterError as exc:

@@ -60,6 +60,17 @@ def write_output(text: str, path: Optional[str]) -> None:
         atomic_write(path, text)
 
 
+def one_line(text: str) -> str:
+    """``text`` with every non-printable character escaped (``\\x0b``, ``\\n``...).
+
+    Names in a corrupt file can hold control characters; printed raw, a vertical tab or a
+    line separator would split the one error line (or move the terminal's cursor).
+    """
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+
+
 def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
              argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and run the chosen command (``args.func``); return the exit status.
@@ -79,7 +90,7 @@ def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
     except ConverterError as exc:
         if debug:
             traceback.print_exc()
-        print(f"{prog}: error: {exc}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (e.g. `| head`); silence the flush at interpreter exit.

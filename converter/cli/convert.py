@@ -7,11 +7,12 @@ Commands only parse arguments and call library functions (:mod:`converter.conver
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 from typing import List, Optional, Sequence
 
 from .. import __version__
-from ..errors import UsageError
+from ..errors import ConverterError, UsageError
 from .common import OneLineParser, run_main
 
 PROG = "resnet-convert"
@@ -70,22 +71,40 @@ def _options(args):
                    allow_nonfinite=args.allow_nonfinite)
 
 
+@contextlib.contextmanager
+def _net_file_context(args):
+    """Name a file in errors that carry none.
+
+    Back-end checks (e.g. a Softmax axis out of range, found while building the module)
+    raise without a file; the layer they name is defined by the prototxt if one was given,
+    else by the caffemodel, so that is the file the user has to fix.
+    """
+    try:
+        yield
+    except ConverterError as exc:
+        raise exc.with_context(file=args.prototxt or args.model)
+
+
 def cmd_caffe2torch(args) -> None:
     from ..convert import caffe2torch
-    out = caffe2torch(args.model, args.output, _options(args))
+    with _net_file_context(args):
+        out = caffe2torch(args.model, args.output, _options(args))
     print(f"wrote {out}", file=sys.stderr)
 
 
 def cmd_caffe2mxnet(args) -> None:
     from ..convert import caffe2mxnet
-    for path in caffe2mxnet(args.model, args.output, _options(args)):
+    with _net_file_context(args):
+        paths = caffe2mxnet(args.model, args.output, _options(args))
+    for path in paths:
         print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_verify(args) -> None:
     from ..verify import format_report, verify_model
     report = verify_model(args.model, args.golden, framework=args.framework,
-                          prototxt=args.prototxt, device=args.device)
+                          prototxt=args.prototxt, device=args.device, atol=args.atol,
+                          rtol=args.rtol)
     print(format_report(report))
     if not report.passed:
         raise SystemExit(1)
@@ -134,6 +153,9 @@ def _add_verify(sub) -> None:
     p.add_argument("--framework", choices=("torch", "mxnet"), default="torch")
     p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's)")
+    p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "
+                                              "magnitude (default: the golden file's)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_verify)
 

@@ -33,6 +33,7 @@ examples:
   resnet-gen prototxt --n 18 --shortcut B --preact
   resnet-gen prototxt --n 3 --train -o train_val.prototxt
   resnet-gen solver --n 3 --net train_val.prototxt -o solver.prototxt
+  resnet-gen mxnet --n 9 -o resnet56-symbol.json
 
 Errors print one line 'resnet-gen: error: ...' and exit with status 2.
 """
@@ -66,13 +67,10 @@ def _selection_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
-    """The ``prototxt`` command: a deploy net, or a train_val net with --train."""
-    p = sub.add_parser("prototxt", parents=parents + [_selection_parent()],
-                       help="write a net (deploy by default, train_val with --train)",
-                       description="Write a ResNet as Caffe prototxt.\n\n" + SELECTION,
-                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    g = p.add_argument_group("architecture")
+def _architecture_parent() -> argparse.ArgumentParser:
+    """Flags that shape the net (shared by ``prototxt`` and ``mxnet``)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("architecture")
     g.add_argument("--shortcut", type=str.upper, choices=("A", "B", "C"),
                    help="shortcut option of the paper: A identity with zero-padded channels "
                         "(CIFAR default), B projections where the shape changes (ImageNet "
@@ -82,7 +80,7 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
     g.add_argument("--proj-kernel", type=int, choices=(1, 3), default=3,
                    help="--variant mxnet only: kernel of the stride-2 shortcut projection "
                         "(3 as in the MXNet code, default; or 1)")
-    g = p.add_argument_group("sizes")
+    g = parent.add_argument_group("sizes")
     g.add_argument("--classes", type=int, metavar="K",
                    help="classifier outputs (default 1000 ImageNet, 10 CIFAR)")
     g.add_argument("--input-size", type=int, metavar="S",
@@ -90,6 +88,23 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
     g.add_argument("--batch", type=int, metavar="B",
                    help="batch size (default 1 for deploy nets; 256 ImageNet / 128 CIFAR "
                         "with --train)")
+    return parent
+
+
+def _build(args: argparse.Namespace, train: bool = False):
+    """The net the selection and architecture flags describe."""
+    return build(depth=args.depth, n=args.n, shortcut=args.shortcut, preact=args.preact,
+                 variant=args.variant, classes=args.classes, input_size=args.input_size,
+                 batch=args.batch, name=args.name, train=train, proj_kernel=args.proj_kernel)
+
+
+def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
+    """The ``prototxt`` command: a deploy net, or a train_val net with --train."""
+    p = sub.add_parser("prototxt",
+                       parents=parents + [_selection_parent(), _architecture_parent()],
+                       help="write a net (deploy by default, train_val with --train)",
+                       description="Write a ResNet as Caffe prototxt.\n\n" + SELECTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", action="store_true",
                    help="train_val net: LMDB Data layers (TRAIN/TEST), BatchNorm in train "
                         "mode, MSRA fillers, SoftmaxWithLoss and Accuracy")
@@ -98,11 +113,26 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
 
 def run_prototxt(args: argparse.Namespace) -> None:
     """Build the selected net and write its prototxt."""
-    net = build(depth=args.depth, n=args.n, shortcut=args.shortcut, preact=args.preact,
-                variant=args.variant, classes=args.classes, input_size=args.input_size,
-                batch=args.batch, name=args.name, train=args.train,
-                proj_kernel=args.proj_kernel)
-    write_output(emit_prototxt(net), args.output)
+    write_output(emit_prototxt(_build(args, train=args.train)), args.output)
+
+
+def add_mxnet(sub, parents: List[argparse.ArgumentParser]) -> None:
+    """The ``mxnet`` command: the same net as an (untrained) MXNet symbol JSON."""
+    p = sub.add_parser("mxnet", parents=parents + [_selection_parent(), _architecture_parent()],
+                       help="write a net as MXNet symbol JSON (needs mxnet)",
+                       description="Write the same generated net as an untrained MXNet "
+                                   "symbol (input 'data', any batch size), built from the "
+                                   "same IR as the prototxt.\n\n" + SELECTION,
+                       epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=run_mxnet)
+
+
+def run_mxnet(args: argparse.Namespace) -> None:
+    """Build the selected net and write its MXNet symbol JSON."""
+    net = _build(args)
+    net.validate()
+    from ..backends.mxnet_backend import net_to_symbol_json  # mxnet only for this command
+    write_output(net_to_symbol_json(net), args.output)
 
 
 def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:
@@ -136,7 +166,7 @@ def run_solver(args: argparse.Namespace) -> None:
 
 
 #: Subcommand registrars, in --help order.
-COMMANDS: List[Callable] = [add_prototxt, add_solver]
+COMMANDS: List[Callable] = [add_prototxt, add_solver, add_mxnet]
 
 
 def build_parser() -> argparse.ArgumentParser:
