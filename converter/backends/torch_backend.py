@@ -20,6 +20,7 @@ from ..errors import MismatchError, UnsupportedLayerError, UsageError
 from ..ir.graph import Net
 from ..ir.shapes import infer_shapes
 from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
+from .torch_ops import weights_follow
 
 Step = Tuple[str, Tuple[str, ...], Tuple[str, ...]]
 
@@ -235,8 +236,12 @@ def to_torch(net: Net, weights: Optional[Dict[str, List[np.ndarray]]] = None,
     outputs do not depend on are left out. ``fold_bn`` folds BatchNorm (and a following
     per-channel Scale) into the preceding Convolution where that is exact in real arithmetic.
     """
-    module = build_module(net, outputs)
-    if weights is not None:
+    if weights is None:
+        module = build_module(net, outputs)
+    else:
+        # Every Caffe blob is loaded (or load_weights raises): skip the zero fill.
+        with weights_follow():
+            module = build_module(net, outputs)
         load_weights(module, net, weights, allow_unused=allow_unused)
     if fold_bn:
         from .torch_fold import fold_batchnorm

@@ -11,11 +11,33 @@ and ``forward_all`` needs every intermediate value intact.
 
 from __future__ import annotations
 
-from typing import Sequence, Tuple
+import contextlib
+from typing import Iterator, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+_SKIP_FILL = False
+
+
+@contextlib.contextmanager
+def weights_follow() -> Iterator[None]:
+    """Within this block, Convolution/InnerProduct weights are allocated but not filled:
+    for a module whose every Caffe blob is loaded right after (``to_torch`` with weights),
+    filling ~all of the model's memory with zeros first is wasted work."""
+    global _SKIP_FILL
+    previous, _SKIP_FILL = _SKIP_FILL, True
+    try:
+        yield
+    finally:
+        _SKIP_FILL = previous
+
+
+def _zeros(shape) -> torch.Tensor:
+    """Caffe's default (constant 0) filler, or uninitialised memory inside weights_follow()."""
+    return torch.empty(shape) if _SKIP_FILL else torch.zeros(shape)
 
 
 def _trailing_view(t: torch.Tensor, trailing: int) -> torch.Tensor:
@@ -36,7 +58,7 @@ class CaffeConvolution(nn.Module):
         self.stride, self.padding = tuple(p.stride), tuple(p.pad)
         self.dilation, self.groups = tuple(p.dilation), p.group
         shape = (p.num_output, in_channels // p.group) + tuple(p.kernel)
-        self.weight = nn.Parameter(torch.zeros(shape))
+        self.weight = nn.Parameter(_zeros(shape))
         self.bias = nn.Parameter(torch.zeros(p.num_output)) if p.bias_term else None
         if not p.bias_term:
             self.caffe_blobs = ("weight",)
@@ -55,7 +77,7 @@ class CaffeInnerProduct(nn.Module):
         super().__init__()
         self.axis, self.transpose = axis, p.transpose
         shape = (k, p.num_output) if p.transpose else (p.num_output, k)
-        self.weight = nn.Parameter(torch.zeros(shape))
+        self.weight = nn.Parameter(_zeros(shape))
         self.bias = nn.Parameter(torch.zeros(p.num_output)) if p.bias_term else None
         if not p.bias_term:
             self.caffe_blobs = ("weight",)
