@@ -30,8 +30,7 @@ def resnet50(tmp_path_factory):
 
 def first_failure(golden, net, weights):
     inputs = {n: golden.inputs[n] for n in net.input_blobs()}
-    atol, rtol = tolerance(golden)
-    return compare(golden, run_torch(net, weights, inputs), atol=atol, rtol=rtol).first_failure
+    return compare(golden, run_torch(net, weights, inputs), **tolerance(golden)).first_failure
 
 
 def test_unbroken_converter_passes(resnet50):
