@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from golden_support import GOLDEN_FILES, golden_ids, has_cuda, load_golden_case
+from golden_support import GOLDEN_DIR, GOLDEN_FILES, golden_ids, has_cuda, load_golden_case
 
 from converter.verify import compare, format_report, run_mxnet, run_torch
 
@@ -75,3 +75,33 @@ def test_mxnet_cpu_matches_caffe(path, tmp_path):
 def test_every_golden_file_has_a_tolerance():
     assert GOLDEN_FILES, "no golden files"
     assert sorted(TOLERANCES) == sorted(p.stem for p in GOLDEN_FILES)
+
+
+def _as_input_fields(net):
+    """The same net with its Input layers turned into top-level ``input`` fields (V1 files
+    have no Input layer type)."""
+    net = net.copy()
+    for layer in [l for l in net.layers if l.type == "Input"]:
+        net.inputs.update(zip(layer.tops, (tuple(s) for s in layer.params.shape)))
+        net.layers.remove(layer)
+    net.input_style = "input_shape"
+    return net
+
+
+@pytest.mark.parametrize("case", ["layers_pooling", "layers_innerproduct_softmax",
+                                  "layers_activations"])
+@pytest.mark.parametrize("blob_format", ["v1", "v1+legacy+double"])
+def test_v1_format_file_matches_caffe(case, blob_format, tmp_path):
+    """A legacy V1 ``layers`` caffemodel (old enum types; legacy 4-D / double blobs) of a
+    real-Caffe model converts to the same activations as Caffe computed."""
+    from converter.caffe.weights import load_caffe
+    from converter.caffe.writer import net_to_proto
+    golden, net, weights = load_golden_case(GOLDEN_DIR / f"{case}.h5", tmp_path)
+    legacy = blob_format != "v1"
+    netp = net_to_proto(_as_input_fields(net), weights, v1=True, legacy_blobs=legacy,
+                        double=legacy)
+    assert len(netp.layers) and not len(netp.layer)
+    path = tmp_path / "v1.caffemodel"
+    path.write_bytes(netp.SerializeToString())
+    v1_net, v1_weights = load_caffe(path)
+    assert_parity(golden, run_torch(v1_net, v1_weights, _inputs(golden, v1_net)), "torch")
