@@ -222,6 +222,8 @@ class Reshape:
 class LRN:
     def read(lp):
         p = lp.lrn_param
+        if p.local_size % 2 == 0:  # LRNLayer::LayerSetUp's check
+            raise CaffeFormatError(f"local_size {p.local_size}: LRN only supports odd values")
         return P.LRNParam(local_size=p.local_size, alpha=p.alpha, beta=p.beta,
                           norm_region=_enum_name(p, "norm_region"), k=p.k)
 

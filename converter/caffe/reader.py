@@ -15,6 +15,8 @@ Decisions (all in Caffe's terms):
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -29,6 +31,7 @@ from .v1 import upgrade_v1_layer
 
 Weights = Dict[str, List[np.ndarray]]
 
+_INT_MIN, _INT_MAX = -2**31, 2**31 - 1
 DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData"}
 #: Training-only layers dropped from the converted (TEST, deploy) net.
 DROPPED_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss",
@@ -77,12 +80,18 @@ def _rule_phase(lp) -> Optional[str]:
     return None
 
 
+_MAX_LISTED = 12
+
+
 def check_supported(layers, path=None, *, deploy: bool = True) -> None:
     """Raise one UnsupportedLayerError listing every layer whose type we cannot convert."""
     allowed = set(TRANSLATORS) | ((DATA_TYPES | DROPPED_TYPES) if deploy else set())
     bad = [(lp.name, lp.type) for lp in layers if lp.type not in allowed]
     if bad:
-        listing = ", ".join(f"'{n}' ({t})" for n, t in bad)
+        # All at once, but a corrupt file can have 10^5 of them: keep the line readable.
+        listing = ", ".join(f"'{n}' ({t or 'no type'})" for n, t in bad[:_MAX_LISTED])
+        if len(bad) > _MAX_LISTED:
+            listing += f" and {len(bad) - _MAX_LISTED} more"
         raise UnsupportedLayerError(
             f"{len(bad)} layer(s) of unsupported type: {listing}. Supported types: "
             f"{', '.join(sorted(TRANSLATORS))}", file=path)
@@ -108,6 +117,15 @@ def _declared_inputs(netp, path) -> Tuple[Dict[str, Optional[tuple]], str]:
                                    f"values, the file has {len(dims)}", file=path)
         return {n: tuple(dims[4 * i:4 * i + 4]) for i, n in enumerate(names)}, "input_dim"
     return dict.fromkeys(names), "input_dim"
+
+
+def check_input_shape(shape, path=None, *, name=None, layer=None) -> None:
+    """Caffe's Blob::Reshape limits for an input blob: no negative axis, and at most
+    2^31-1 elements (a corrupt shape must not reach a back end that allocates it)."""
+    if any(d < 0 for d in shape) or math.prod(shape) > _INT_MAX:
+        what = f"input '{name}' shape" if name else "input shape"
+        raise CaffeFormatError(f"{what} {list(shape)} is invalid: axes must be non-negative "
+                               "and the blob at most 2^31-1 elements", file=path, layer=layer)
 
 
 def _data_shape(lp, input_shape, path) -> tuple:
@@ -171,6 +189,32 @@ def _check_blob_counts(lp, path) -> None:
                 "for this type", file=path, layer=lp.name, layer_type=lp.type)
 
 
+def _out_of_int_range(value) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return not _INT_MIN <= value <= _INT_MAX
+    if isinstance(value, tuple):
+        return any(_out_of_int_range(v) for v in value)
+    return False
+
+
+def _check_int_range(params) -> None:
+    """Refuse integer parameters outside C++ ``int``.
+
+    Caffe copies its uint32/int64 fields (kernel, stride, num_output, shape dims...) into
+    ``int`` members, so larger values wrap around to nonsense there; here they would reach
+    the back ends and fail deep inside torch or MXNet instead of naming the field.
+    """
+    if params is None or not dataclasses.is_dataclass(params):
+        return
+    for f in dataclasses.fields(params):
+        value = getattr(params, f.name)
+        if _out_of_int_range(value):
+            raise CaffeFormatError(f"{f.name} {value!r} is outside Caffe's int range "
+                                   f"[{_INT_MIN}, {_INT_MAX}]; the file is corrupt")
+
+
 def _ir_layer(lp, path, phase_attr) -> Layer:
     """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
     tr = translator(lp.type, layer=lp.name, file=path)
@@ -180,6 +224,7 @@ def _ir_layer(lp, path, phase_attr) -> Layer:
     _check_blob_counts(lp, path)
     try:
         params = shortest_floats(tr.read(lp))
+        _check_int_range(params)
     except ConverterError as exc:
         raise exc.with_context(file=path, layer=lp.name, layer_type=lp.type)
     specs = [shortest_floats(ParamSpec(lr_mult=s.lr_mult, decay_mult=s.decay_mult))
@@ -208,6 +253,7 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
         if shape is None:
             raise CaffeFormatError(f"input '{name}' has no shape in the file; pass "
                                    "--input-shape N,C,H,W", file=path)
+        check_input_shape(shape, path, name=name)
     net = Net(name=netp.name, inputs=inputs, input_style=style)
     alias: Dict[str, str] = {}
     for lp in layers:
@@ -223,6 +269,9 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
             layer = _ir_layer(lp, path, None if phase is not None else _rule_phase(lp))
         if phase is not None and lp.type == "Input" and input_shape is not None:
             layer.params = InputParam(shape=(tuple(input_shape),) * len(layer.tops))
+        if layer.type == "Input":
+            for top, shape in zip(layer.tops, layer.params.shape):
+                check_input_shape(shape, path, name=top, layer=layer.name)
         layer.bottoms = [alias.get(b, b) for b in layer.bottoms]
         layer.tops = [alias.get(t, t) for t in layer.tops]
         net.layers.append(layer)
