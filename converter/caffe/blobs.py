@@ -84,11 +84,12 @@ def check_finite(array: np.ndarray, *, file=None, layer=None, index=0,
     """Raise NonFiniteError (or warn, if ``allow``) when ``array`` holds NaN or Inf."""
     if array.size and not np.isfinite(array).all():
         bad = int(array.size - np.count_nonzero(np.isfinite(array)))
-        msg = (f"blob {index} holds {bad} NaN/Inf value(s); pass --allow-nonfinite "
-               "(allow_nonfinite=True) to convert anyway")
+        msg = f"blob {index} holds {bad} NaN/Inf value(s)"
         if not allow:
-            raise NonFiniteError(msg, file=file, layer=layer)
-        warnings.warn(str(NonFiniteError(msg, file=file, layer=layer)), stacklevel=3)
+            raise NonFiniteError(f"{msg}; pass --allow-nonfinite (allow_nonfinite=True) to "
+                                 "convert anyway", file=file, layer=layer)
+        warnings.warn(str(NonFiniteError(f"{msg}; converted anyway (allow_nonfinite)",
+                                         file=file, layer=layer)), stacklevel=3)
 
 
 def array_to_blob(array, *, double: bool = False, legacy: bool = False) -> BlobProto:

@@ -45,6 +45,34 @@ def looks_like_text(data: bytes) -> bool:
     return bool(_TEXT_HINT.search(head))
 
 
+#: Other formats users mistake for a caffemodel, by their first bytes.
+_MAGIC = ((b"PK\x03\x04", "a zip archive (a PyTorch .pt/.pth file?)"),
+          (b"\x89HDF\r\n\x1a\n", "an HDF5 file"),
+          (b"\x1f\x8b", "a gzip file (decompress it first?)"))
+
+
+def other_format(data: bytes) -> str | None:
+    """What ``data`` is, if it is recognisably not a protobuf message (for error hints)."""
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            return what
+    # Pickle protocol 2+ starts with PROTO (0x80) and its protocol number.
+    if len(data) > 1 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return "a Python pickle (never loaded here: unpickling can run code)"
+    return None
+
+
+def _not_a(data: bytes, what: str, path) -> CaffeFormatError | None:
+    """The error for a file that is text or another known format, or None."""
+    if looks_like_text(data):
+        return CaffeFormatError(f"this is a text file (prototxt?), not a binary {what}",
+                                file=path)
+    other = other_format(data)
+    if other:
+        return CaffeFormatError(f"this is {other}, not a binary {what}", file=path)
+    return None
+
+
 def parse_binary(data: bytes, path=None, cls=NetParameter, what="Caffe model (.caffemodel)"):
     """Parse a binary message of type ``cls`` (NetParameter by default)."""
     if not data:
@@ -53,9 +81,9 @@ def parse_binary(data: bytes, path=None, cls=NetParameter, what="Caffe model (.c
     try:
         msg.ParseFromString(data)
     except (pb_message.DecodeError, RuntimeError, ValueError) as exc:
-        if looks_like_text(data):
-            raise CaffeFormatError(f"this is a text file (prototxt?), not a binary {what}",
-                                   file=path) from None
+        hint = _not_a(data, what, path)
+        if hint:
+            raise hint from None
         raise CaffeFormatError(f"not a valid binary {what}: the file is truncated or corrupt "
                                f"({exc})", file=path) from None
     bad = _invalid_string(msg)
@@ -93,9 +121,9 @@ def parse_binary_net(data: bytes, path=None) -> NetParameter:
     """Parse a .caffemodel; a message without layers is refused as "not a Caffe model"."""
     net = parse_binary(data, path)
     if not len(net.layer) and not len(net.layers):
-        if looks_like_text(data):
-            raise CaffeFormatError("this is a text file (prototxt?), not a binary Caffe model "
-                                   "(.caffemodel)", file=path)
+        hint = _not_a(data, "Caffe model (.caffemodel)", path)
+        if hint:
+            raise hint
         raise CaffeFormatError("not a Caffe model: the file parses but defines no layers "
                                "(truncated, or not a .caffemodel)", file=path)
     return net

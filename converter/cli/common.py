@@ -7,6 +7,7 @@ import os
 import sys
 import tempfile
 import traceback
+import warnings
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
@@ -71,6 +72,14 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
+def _one_line_warning(prog: str):
+    """A ``warnings.showwarning`` that prints ``prog: warning: message`` (no source line:
+    users are told what is wrong with their file, not where in our code it was noticed)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prog}: warning: {one_line(str(message))}", file=sys.stderr)
+    return show
+
+
 def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
              argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and run the chosen command (``args.func``); return the exit status.
@@ -85,7 +94,9 @@ def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
         func = getattr(args, "func", None)
         if func is None:
             raise UsageError(f"missing command (see '{prog} --help')")
-        func(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning(prog)
+            func(args)
         return 0
     except ConverterError as exc:
         if debug:

@@ -22,9 +22,10 @@ def _int_list(text: str) -> List[int]:
     try:
         values = [int(v) for v in text.split(",")]
     except ValueError:
-        raise UsageError(f"expected comma-separated integers like 1,3,224,224, got '{text}'")
+        raise UsageError(f"--input-shape: expected comma-separated integers like "
+                         f"1,3,224,224, got '{text}'")
     if any(v <= 0 for v in values):
-        raise UsageError(f"dimensions must be positive, got '{text}'")
+        raise UsageError(f"--input-shape: dimensions must be positive, got '{text}'")
     return values
 
 
@@ -32,7 +33,8 @@ def _float_list(text: str) -> List[float]:
     try:
         return [float(v) for v in text.split(",")]
     except ValueError:
-        raise UsageError(f"expected comma-separated numbers like 104,117,123, got '{text}'")
+        raise UsageError(f"--mean-values: expected comma-separated numbers like "
+                         f"104,117,123, got '{text}'")
 
 
 def _names(text: str) -> List[str]:
