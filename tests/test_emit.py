@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from importlib import resources
 
 import jinja2
 import numpy as np
@@ -49,9 +48,20 @@ def find_reader():
 
 
 def test_templates_ship_in_package():
-    root = resources.files("converter.templates")
+    """pyproject maps templates/ to the package converter.templates with its *.j2 files
+    (.ci/run runs the installed wheel's resnet-gen from outside the checkout to prove it),
+    and the loader finds every template here, installed or from a checkout."""
+    import tomllib
+    from pathlib import Path
+    from converter import emit
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]
+    assert config["package-dir"]["converter.templates"] == "templates"
+    assert "*.j2" in config["package-data"]["converter.templates"]
+    assert "converter.templates" in config["packages"]
     for name in ("layers.j2", "net.j2", "solver.j2"):
-        assert root.joinpath(name).is_file()
+        assert (root / "templates" / name).is_file()
+        assert emit._load(name) == (root / "templates" / name).read_text(encoding="utf-8")
     assert environment().undefined is jinja2.StrictUndefined
 
 
