@@ -38,8 +38,6 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # running as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
-from converter.errors import ConverterError  # noqa: E402
-
 #: Per-case wall-clock limit (the issue's "within 10 s").
 CASE_LIMIT_S = 10.0
 #: Above this many activation values the forward pass is skipped: a mutated input shape may

@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import zipfile
-from contextlib import redirect_stderr
+from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -200,10 +200,8 @@ def run_class(case: BadInput, folder: Path):
         Path("out").mkdir(exist_ok=True)
         argv = case.make()
         err, out = io.StringIO(), io.StringIO()
-        with redirect_stderr(err):
-            from contextlib import redirect_stdout
-            with redirect_stdout(out):
-                code = main(argv)
+        with redirect_stderr(err), redirect_stdout(out):
+            code = main(argv)
         left = sorted(os.listdir("out"))
     finally:
         os.chdir(old)

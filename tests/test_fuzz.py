@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import collections
 import json
-import math
 import os
 import subprocess
 import sys
@@ -158,6 +157,45 @@ def test_mutation_loop(tmp_path, request):
     assert {k for k, _ in counts} >= set(F.KINDS), message
     # Nothing stayed behind in the worker's temporary folders either.
     assert not any(tmp_path.rglob("*.safetensors")), message
+
+
+# ---------------------------------------------------------------- the CLI in real processes
+
+def _startup_seconds(tmp_path) -> float:
+    """What starting Python with torch and the converter costs here (not charged to a case)."""
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import torch, converter.convert, safetensors"],
+                   check=True, cwd=tmp_path, timeout=300)
+    return time.monotonic() - start
+
+
+def test_cli_subprocess_cases(tmp_path):
+    """One mutated case of every kind through ``python -m converter.cli.convert``: exit 0
+    with exactly the output file, or exit 2 with one proper line and no file; in 10 s."""
+    startup = _startup_seconds(tmp_path)
+    rng = np.random.default_rng(11)
+    for kind in F.KINDS:
+        case = F.make_case(kind, int(rng.integers(0, 2**32)))
+        folder = tmp_path / kind
+        (folder / "out").mkdir(parents=True)
+        model, prototxt = F._write_inputs(case, folder)
+        argv = F.cli_argv(model, folder / "out" / "model.safetensors", prototxt,
+                          case.allow_nonfinite)
+        start = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "converter.cli.convert", *argv],
+                              capture_output=True, text=True, cwd=folder,
+                              timeout=F.CASE_LIMIT_S + startup + 30)
+        seconds = time.monotonic() - start - startup
+        left = sorted(p.name for p in (folder / "out").iterdir())
+        where = f"{kind} {case.seed} ({case.note}): rc {proc.returncode} {proc.stderr!r}"
+        assert seconds < F.CASE_LIMIT_S, where
+        if proc.returncode == 0:
+            assert left == ["model.safetensors"], where
+            assert all(line.startswith(("wrote ", "resnet-convert: warning: "))
+                       for line in proc.stderr.splitlines()), where
+        else:
+            assert proc.returncode == 2 and left == [], where
+            assert not F.stderr_problem(proc.stderr, [model, prototxt] if prototxt else [model]), where
 
 
 # ---------------------------------------------------------------- direct hypothesis properties
