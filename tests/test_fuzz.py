@@ -42,17 +42,9 @@ LOOP_SEED = 0
 LOOP_BUDGET_S = 480
 MEMORY_GIB = 3.0
 
-#: Failures whose fix lies outside the reader and CLI (owned elsewhere), matched by a
-#: substring of their traceback. They are counted as "known" in the tally, not hidden, and
-#: each has a strict xfail below that starts failing once the fix lands (then delete both).
-KNOWN_BUGS = {
-    "reshape-axis": (("in reshape_shape", "IndexError"),
-                     "ir/shapes.py: a Reshape axis beyond the bottom's rank raises IndexError "
-                     "instead of ShapeError"),
-    "lrn-pad": (("torch_pool.py", "F.pad(sq", "can't allocate memory"),
-                "torch_pool.py LRN: pads (local_size-1)/2 channels, so a huge local_size "
-                "allocates gigabytes (clamping the pad to C is exact)"),
-}
+#: Failures whose fix is pending, matched by a substring of their traceback: counted as
+#: "known" in the tally, not hidden (each should get a strict xfail test). None at present.
+KNOWN_BUGS: dict = {}
 
 _SUMMARY: list = []
 
@@ -453,11 +445,11 @@ def _replay(kind, seed, tmp_path):
     return proc.returncode
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["reshape-axis"][1])
-def test_known_reshape_axis_out_of_range(tmp_path):
+def test_reshape_axis_out_of_range_is_a_clean_error(tmp_path):
+    """Was an IndexError in reshape_shape (replay: text 4105)."""
     assert _replay("text", 4105, tmp_path) == 0
 
 
-@pytest.mark.xfail(strict=True, reason=KNOWN_BUGS["lrn-pad"][1])
-def test_known_lrn_huge_local_size(tmp_path):
+def test_lrn_huge_local_size_does_not_allocate(tmp_path):
+    """Was ~100 GB of channel padding in the torch LRN (replay: field 141301585)."""
     assert _replay("field", 141301585, tmp_path) == 0

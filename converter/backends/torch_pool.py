@@ -142,7 +142,11 @@ class CaffeLRN(nn.Module):
         if self.region == "WITHIN_CHANNEL":
             avg = F.avg_pool2d(sq, self.size, 1, pad, count_include_pad=True)
             return x * torch.pow(1.0 + self.alpha * avg, -self.beta)
-        # Sum over a channel window via 3-D average pooling on (N, 1, C, H, W).
-        padded = F.pad(sq.unsqueeze(1), (0, 0, 0, 0, pad, self.size - 1 - pad))
-        mean = F.avg_pool3d(padded, (self.size, 1, 1), stride=1).squeeze(1)
-        return x * torch.pow(self.k + self.alpha * mean, -self.beta)
+        # Sum over a channel window via 3-D average pooling on (N, 1, C, H, W). Channels past
+        # either end are zeros, so a window wider than 2C-1 sums the same as one of 2C-1:
+        # clamp it, or a huge local_size would allocate that many padding channels.
+        half = min(pad, x.shape[1] - 1)
+        window = 2 * half + 1
+        padded = F.pad(sq.unsqueeze(1), (0, 0, 0, 0, half, half))
+        total = F.avg_pool3d(padded, (window, 1, 1), stride=1).squeeze(1) * window
+        return x * torch.pow(self.k + (self.alpha / self.size) * total, -self.beta)

@@ -195,6 +195,13 @@ def reshape_shape(layer, bottoms):
     p, shape = layer.params, list(bottoms[0])
     start = p.axis if p.axis >= 0 else len(shape) + p.axis + 1
     end = len(shape) if p.num_axes == -1 else start + p.num_axes
+    # reshape_layer.cpp CHECKs that [axis, axis + num_axes) lies inside the bottom's axes.
+    if not 0 <= start <= end <= len(shape) or p.num_axes < -1:
+        raise ShapeError(f"axis {p.axis} / num_axes {p.num_axes} out of range for a "
+                         f"{len(shape)}-D bottom", layer=layer.name, layer_type=layer.type)
+    if any(d == 0 and start + i >= len(shape) for i, d in enumerate(p.shape)):
+        raise ShapeError("a 0 (copy) dimension has no bottom axis to copy",
+                         layer=layer.name, layer_type=layer.type)
     new = []
     for i, d in enumerate(p.shape):
         new.append(shape[start + i] if d == 0 else d)
