@@ -312,9 +312,12 @@ def test_fold_bn_factor_zero_and_guards():
         L("sum", "Eltwise", ["b2", "r2"], ["out"], EltwiseParam())])
     weights = random_weights(net)
     weights["bn1"][2][:] = 0  # Caffe: factor 0 -> mean = var = 0
-    x = torch.randn(2, 3, 5, 5)
+    x = torch.randn(2, 3, 5, 5, generator=torch.Generator().manual_seed(0))
     folded = to_torch(net, weights, fold_bn=True)
     assert folded.folded == ["bn1", "scale1"]
-    torch.testing.assert_close(folded(x), to_torch(net, weights)(x), rtol=1e-5, atol=1e-4)
+    # Factor 0 divides by sqrt(eps) (~316x): compare at the output's scale, as float32
+    # rounding is relative to the magnitudes involved (a fixed atol flaked on some draws).
+    got, want = folded(x), to_torch(net, weights)(x)
+    assert (got - want).abs().max() <= 1e-5 * want.abs().max()
     with pytest.raises(UsageError):
         load_weights(folded, net, weights)
