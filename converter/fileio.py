@@ -54,3 +54,5 @@ def atomic_write(path, data: Union[bytes, str]) -> None:
     with atomic_output(path) as tmp:
         with open(tmp, "wb") as handle:
             handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())  # the rename must not land before the data does

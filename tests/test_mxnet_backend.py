@@ -17,7 +17,7 @@ mx = pytest.importorskip("mxnet")
 
 from converter.backends import mxnet_backend as mb  # noqa: E402
 from converter.backends.mxnet_ops import register  # noqa: E402
-from converter.errors import MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
+from converter.errors import ConverterError, MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
 from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
                           FlattenParam, InnerProductParam, InputParam, Layer, Net, PoolingParam,
                           ReshapeParam, ScaleParam)
@@ -209,7 +209,8 @@ def test_checkpoint_is_atomic(block, tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(mx.nd, "save", broken_save)
-    with pytest.raises(OSError):
+    # An OSError while writing becomes the one-line ConverterError ("cannot write: ...").
+    with pytest.raises(ConverterError, match="disk full"):
         mb.save_checkpoint(tmp_path / "block", *converted)
     assert os.listdir(tmp_path) == []
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
 
+from ..fileio import atomic_output
 from ..errors import MismatchError, UnsupportedLayerError, UsageError
 from ..ir import Net
 from . import mxnet_norm, mxnet_pool  # noqa: F401  (register their converters)
@@ -154,28 +154,17 @@ def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0) -> N
     when both are complete, so a failure never leaves a partial checkpoint behind.
     """
     prefix = os.fspath(prefix)
-    folder = os.path.dirname(os.path.abspath(prefix))
     params = {f"arg:{k}": _nd(v) for k, v in arg_params.items()}
     params.update({f"aux:{k}": _nd(v) for k, v in aux_params.items()})
     missing = [a for a in symbol.list_arguments() + symbol.list_auxiliary_states()
                if a not in arg_params and a not in aux_params and not _is_input(a, symbol)]
     if missing:
         raise UsageError(f"no values for parameter(s): {', '.join(missing)}")
-    temps = []
-    try:
-        for suffix in ("-symbol.json", f"-{epoch:04d}.params"):
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=suffix)
-            os.close(fd)
-            temps.append(tmp)
-        with open(temps[0], "w", encoding="utf-8") as f:
-            f.write(symbol.tojson())
-        mx.nd.save(temps[1], params)
-        os.replace(temps[1], f"{prefix}-{epoch:04d}.params")
-        os.replace(temps[0], f"{prefix}-symbol.json")
-    finally:
-        for tmp in temps:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+    with atomic_output(f"{prefix}-{epoch:04d}.params", ".params") as params_tmp, \
+            atomic_output(f"{prefix}-symbol.json", ".json") as symbol_tmp:
+        with open(symbol_tmp, "w", encoding="utf-8") as handle:
+            handle.write(symbol.tojson())
+        mx.nd.save(params_tmp, params)
 
 
 def _nd(value):

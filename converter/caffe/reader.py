@@ -21,9 +21,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..errors import CaffeFormatError, ConverterError, MismatchError, UnsupportedLayerError
+from ..errors import CaffeFormatError, ConverterError, UnsupportedLayerError
 from ..ir import InputParam, Layer, Net, ParamSpec
-from .blobs import blob_to_array, is_legacy, legacy_fit
+from .blobs import blob_to_array
 from .layers import TRANSLATORS, shortest_floats, translator
 from .parse import (parse_binary_net, parse_binaryproto, parse_text, read_bytes, read_text)
 from .proto import LayerParameter

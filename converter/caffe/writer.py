@@ -8,13 +8,12 @@ half-written model behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from typing import Dict, List, Optional
 
 import numpy as np
 from google.protobuf import text_format
 
+from ..fileio import atomic_write  # noqa: F401  (re-exported: writers' one atomic path)
 from ..ir import Net
 from .blobs import array_to_blob
 from .layers import translator
@@ -73,25 +72,6 @@ def net_to_proto(net: Net, weights=None, *, double: bool = False, legacy_blobs: 
             del netp.layer[-1]
             netp.layers[-1].CopyFrom(downgraded)
     return netp
-
-
-def atomic_write(path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and os.replace."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
 
 
 def write_caffemodel(net: Net, weights, path, **kwargs) -> None:

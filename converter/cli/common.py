@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import traceback
 import warnings
-from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 from ..errors import ConverterError, UsageError
+from ..fileio import atomic_write
 
 EXIT_USAGE = 2
 
@@ -23,33 +22,6 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message):
         """Raise instead of printing usage and exiting (argparse calls this on bad input)."""
         raise UsageError(f"{message} (see '{self.prog} --help')")
-
-
-def atomic_write(path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file in the same folder and ``os.replace``,
-    so readers never see a half-written file and nothing is left behind on failure."""
-    target = Path(path)
-    folder = target.parent
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise ConverterError(f"cannot write here: {exc.strerror or exc}", file=path) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        if isinstance(exc, OSError):
-            raise ConverterError(f"cannot write: {exc.strerror or exc}", file=path) from None
-        raise
 
 
 def write_output(text: str, path: Optional[str]) -> None:
