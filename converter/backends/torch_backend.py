@@ -20,6 +20,7 @@ from ..errors import MismatchError, UnsupportedLayerError, UsageError
 from ..ir.graph import Net
 from ..ir.shapes import infer_shapes
 from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
+from . import torch_ops as ops
 from .torch_ops import weights_follow
 
 Step = Tuple[str, Tuple[str, ...], Tuple[str, ...]]
@@ -48,14 +49,61 @@ class CaffeNet(nn.Module):
         self.output_names = list(outputs)
         self.single_output = single
         self.folded: List[str] = []
+        #: plan step -> index of the bottom whose memory it may reuse, for forward and for
+        #: forward_all (which returns every blob, so may reuse less); see plan_inplace.
+        self.reuse: Dict[int, int] = {}
+        self.reuse_all: Dict[int, int] = {}
+        self._planned: list = []
+        self.plan_inplace()
 
-    def _run(self, inputs) -> Dict[str, torch.Tensor]:
+    def _plan_key(self) -> list:
+        return [tuple(self.output_names)] + [(s, self._modules.get(s[0])) for s in self.plan]
+
+    def plan_inplace(self) -> None:
+        """Decide which steps may compute in a bottom's memory (call again if the plan
+        changes). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1) when that value
+        is fresh (made by a module that always returns a new tensor or a reused one of its
+        own, see ``_fresh``), read by this step alone and only once, and neither a net
+        input nor a value the call returns: the requested outputs for ``forward``, every
+        Caffe blob's final value for ``forward_all``."""
+        consumers: Dict[str, List[int]] = {}
+        producer: Dict[str, Tuple[nn.Module, int]] = {}
+        for i, (name, bottoms, tops) in enumerate(self.plan):
+            for b in bottoms:
+                consumers.setdefault(b, []).append(i)
+            for t in tops:
+                producer[t] = (self._modules[name], len(bottoms))
+        self._planned = self._plan_key()
+        inputs = set(self.input_names)
+        returned = {self.blob_map[n] for n in self.output_names} | inputs
+        every = set(self.blob_map.values()) | inputs
+        for target, exposed in ((self.reuse, returned), (self.reuse_all, every)):
+            target.clear()
+            for i, (name, bottoms, _) in enumerate(self.plan):
+                module = self._modules[name]
+                if not isinstance(module, _REUSING):
+                    continue
+                candidates = (0, 1) if isinstance(module, ops.CaffeEltwise) else (0,)
+                for k in candidates:
+                    if k < len(bottoms) and bottoms[k] not in exposed \
+                            and consumers.get(bottoms[k]) == [i] \
+                            and _fresh(*producer.get(bottoms[k], (None, 0))):
+                        target[i] = k
+                        break
+
+    def _run(self, inputs, every: bool) -> Dict[str, torch.Tensor]:
         if len(inputs) != len(self.input_names):
             raise UsageError(f"expected {len(self.input_names)} input(s) "
                              f"({', '.join(self.input_names)}), got {len(inputs)}")
+        if self._planned != self._plan_key():  # plan or submodules changed since (fold_bn)
+            self.plan_inplace()
+        reuse = self.reuse_all if every else self.reuse
         env = dict(zip(self.input_names, inputs))
-        for name, bottoms, tops in self.plan:
-            result = self._modules[name](*[env[b] for b in bottoms])
+        for i, (name, bottoms, tops) in enumerate(self.plan):
+            args = [env[b] for b in bottoms]
+            k = reuse.get(i)
+            result = self._modules[name](*args) if k is None else \
+                self._modules[name](*args, reuse=k)
             if len(tops) == 1:
                 env[tops[0]] = result
             else:
@@ -63,15 +111,29 @@ class CaffeNet(nn.Module):
         return env
 
     def forward(self, *inputs):
-        env = self._run(inputs)
+        env = self._run(inputs, every=False)
         values = tuple(env[self.blob_map[name]] for name in self.output_names)
         return values[0] if self.single_output else values
 
     def forward_all(self, *inputs) -> Dict[str, torch.Tensor]:
         """Every Caffe blob the plan computes (plus the inputs), in Caffe's ``net.blobs``
         order, each holding its final value as Caffe's ``net.blobs[name].data`` would."""
-        env = self._run(inputs)
+        env = self._run(inputs, every=True)
         return {name: env[ssa] for name, ssa in self.blob_map.items() if ssa in env}
+
+
+_REUSING = (ops.CaffeBatchNorm, ops.CaffeScale, ops.CaffeReLU, ops.CaffeEltwise)
+
+
+def _fresh(module, n_bottoms: int) -> bool:
+    """True if ``module``'s output never shares memory with a value still in use: it is a
+    new tensor, or a bottom's memory that the module was allowed to reuse."""
+    if isinstance(module, (ops.CaffeConvolution, ops.CaffeBatchNorm, ops.CaffeScale,
+                           ops.CaffeReLU)):
+        return True
+    if isinstance(module, ops.CaffeEltwise):
+        return module.operation == "SUM" and n_bottoms >= 2  # one bottom is returned as is
+    return False
 
 
 def _unsupported_report(net: Net) -> None:
@@ -101,7 +163,8 @@ def sanitize_module_name(name: str, taken: set) -> str:
 
 
 _RESERVED = {"training", "input_names", "plan", "layer_modules", "blob_map", "output_names",
-             "single_output", "folded", "forward_all", "_run"}
+             "single_output", "folded", "forward_all", "_run", "reuse", "reuse_all",
+             "plan_inplace", "_planned", "_plan_key"}
 
 
 def _resolve_outputs(net: Net, final: Dict[str, str], outputs) -> Tuple[List[str], bool]:
@@ -246,4 +309,5 @@ def to_torch(net: Net, weights: Optional[Dict[str, List[np.ndarray]]] = None,
     if fold_bn:
         from .torch_fold import fold_batchnorm
         fold_batchnorm(module)
+        module.plan_inplace()  # the plan changed: decide again
     return module.eval()

@@ -5,14 +5,17 @@ names of parameters or buffers), so weights load by name with shape checks
 (see ``torch_backend.load_weights``). Parameters start as Caffe's default fillers would leave
 them when no filler is given (constant 0; Scale's gamma constant 1).
 
-No module mutates its inputs: in-place Caffe chains are rebuilt in SSA form by the back end,
-and ``forward_all`` needs every intermediate value intact.
+No module mutates its inputs unless asked: in-place Caffe chains are rebuilt in SSA form by the
+back end, and ``forward_all`` needs every intermediate value intact. BatchNorm, Scale, ReLU and
+Eltwise SUM take a keyword ``reuse=k``: they may then compute in bottom k's memory. The back end
+passes it only for a value that nothing else reads or returns (``CaffeNet.plan_inplace``); the
+arithmetic, and so every value, is the same either way.
 """
 
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator, Sequence, Tuple
+from typing import Iterator, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -113,7 +116,7 @@ class CaffeBatchNorm(nn.Module):
         scale = torch.where(f == 0, torch.zeros_like(f), 1.0 / f)
         return self.mean * scale, self.var * scale
 
-    def forward(self, x):
+    def forward(self, x, *, reuse: Optional[int] = None):
         trailing = x.dim() - 2
         if self.use_global_stats:
             mean, var = self.statistics()
@@ -122,8 +125,10 @@ class CaffeBatchNorm(nn.Module):
             dims = [0] + list(range(2, x.dim()))
             mean = x.mean(dim=dims, keepdim=True)
             var = ((x - mean) ** 2).mean(dim=dims, keepdim=True)
-        # In-place on the fresh difference: one allocation less, same arithmetic.
-        return torch.sub(x, mean).div_(torch.sqrt(var + self.eps))
+        # In-place on the fresh difference (or in x's memory, when it is ours to reuse):
+        # fewer allocations, same arithmetic.
+        y = x.sub_(mean) if reuse == 0 and x.dtype == mean.dtype else torch.sub(x, mean)
+        return y.div_(torch.sqrt(var + self.eps))
 
 
 class CaffeScale(nn.Module):
@@ -147,9 +152,12 @@ class CaffeScale(nn.Module):
             blobs.append("bias")
         self.caffe_blobs = tuple(blobs)
 
-    def forward(self, x, scale=None):
+    def forward(self, x, scale=None, *, reuse: Optional[int] = None):
         gamma = scale if self.two_bottoms else self.weight
-        y = x * _trailing_view(gamma, self.trailing)
+        if reuse == 0 and not self.two_bottoms and x.dtype == gamma.dtype:
+            y = x.mul_(_trailing_view(gamma, self.trailing))
+        else:
+            y = x * _trailing_view(gamma, self.trailing)
         if self.bias is not None:
             y.add_(_trailing_view(self.bias, self.trailing))  # y is fresh: add in place
         return y
@@ -162,10 +170,10 @@ class CaffeReLU(nn.Module):
         super().__init__()
         self.negative_slope = float(negative_slope)
 
-    def forward(self, x):
+    def forward(self, x, *, reuse: Optional[int] = None):
         if self.negative_slope == 0.0:
-            return F.relu(x)
-        return F.leaky_relu(x, self.negative_slope)
+            return F.relu(x, inplace=reuse == 0)
+        return F.leaky_relu(x, self.negative_slope, inplace=reuse == 0)
 
 
 class CaffePower(nn.Module):
@@ -193,7 +201,7 @@ class CaffeEltwise(nn.Module):
         super().__init__()
         self.operation, self.coeff = operation, tuple(float(c) for c in coeff)
 
-    def forward(self, *xs):
+    def forward(self, *xs, reuse: Optional[int] = None):
         if self.operation == "PROD":
             y = xs[0]
             for x in xs[1:]:
@@ -207,6 +215,14 @@ class CaffeEltwise(nn.Module):
         # SUM: eltwise_layer.cpp accumulates coeff_i * bottom_i in bottom order.
         coeff = self.coeff or (1.0,) * len(xs)
         terms = [x if c == 1.0 else x * c for x, c in zip(xs, coeff)]
+        if reuse in (0, 1) and len(terms) > 1 and terms[reuse] is xs[reuse] and all(
+                t.shape == xs[reuse].shape and t.dtype == xs[reuse].dtype for t in terms):
+            # The same sums in the same order, in bottom 0's or 1's memory (t1 + t0 is
+            # t0 + t1 exactly: IEEE addition commutes).
+            y = terms[0].add_(terms[1]) if reuse == 0 else terms[1].add_(terms[0])
+            for t in terms[2:]:
+                y = y.add_(t)
+            return y
         y = terms[0]
         for t in terms[1:]:
             y = y + t

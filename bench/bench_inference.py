@@ -1,0 +1,167 @@
+"""CPU inference throughput: converted Caffe ResNet-50/152 vs torchvision's resnet50/152.
+
+Run it in ONE venv that has both (torchvision needs its matching torch; see RESULTS.md):
+
+    /work/bench-venvs/tv/bin/python bench/bench_inference.py [--dir /var/tmp/resnet-bench]
+        [--depths 50,152] [--batches 1,16] [--runs 5] [--threads 2]
+
+Models per depth: ``converted`` (``to_torch(net, weights)``), ``converted --fold-bn``
+(``to_torch(..., fold_bn=True)``) and ``torchvision`` (v1.5, random weights: speed does not
+depend on the values). fp32, eval, ``torch.inference_mode``, ``torch.set_num_threads``.
+Each run times enough forward passes to take about ``--seconds``; the models are interleaved
+run by run (A B C A B C ...) so that a change of machine load hits all of them alike; the
+median images/s over ``--runs`` runs is reported, with the load average before and after.
+
+FLOPs: for the converted net they are computed from the IR (every Convolution and
+InnerProduct: 2 * MACs, Caffe's layout puts the stride on the first 1x1 convolution of a
+downsampling block); torchvision's with ``torch.utils.flop_counter`` (which counts the same
+ops: conv, linear/addmm). Both are also counted with flop_counter for the converted module as
+a cross-check.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def ir_flops(net, batch: int = 1) -> int:
+    """2 * multiply-accumulates of every Convolution and InnerProduct, from the IR."""
+    from converter.ir.shapes import count, infer_shapes
+    ssa, _ = net.ssa()
+    shapes = infer_shapes(ssa)
+    total = 0
+    for layer in ssa.layers:
+        if layer.type == "Convolution":
+            p, top, bottom = layer.params, shapes[layer.tops[0]], shapes[layer.bottoms[0]]
+            k = 1
+            for d in p.kernel:
+                k *= d
+            total += 2 * count(top) * (bottom[1] // p.group) * k
+        elif layer.type == "InnerProduct":
+            top, bottom = shapes[layer.tops[0]], shapes[layer.bottoms[0]]
+            axis = layer.params.axis % len(bottom)
+            total += 2 * count(top) * count(bottom, axis)
+    return total * batch
+
+
+def counted_flops(model, x) -> int:
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        model(x)
+    return counter.get_total_flops()
+
+
+def build(depth: int, d: Path):
+    import torchvision
+    from converter.backends.torch_backend import to_torch
+    from converter.caffe.weights import load_caffe
+    net, weights = load_caffe(d / f"ResNet-{depth}-model.caffemodel")
+    models = {
+        "converted": to_torch(net, weights),
+        "converted --fold-bn": to_torch(net, weights, fold_bn=True),
+        "torchvision": getattr(torchvision.models, f"resnet{depth}")(weights=None).eval(),
+    }
+    return net, models
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dir", default="/var/tmp/resnet-bench")
+    ap.add_argument("--depths", default="50,152")
+    ap.add_argument("--batches", default="1,16")
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--seconds", type=float, default=1.5, help="target length of one run")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    import torchvision
+    out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
+           "threads": torch.get_num_threads(), "runs": args.runs, "results": []}
+    for depth in [int(x) for x in args.depths.split(",")]:
+        net, models = build(depth, Path(args.dir))
+        x1 = torch.randn(1, 3, 224, 224) * 64
+        flops = {"converted (IR)": ir_flops(net)}
+        for name, m in models.items():
+            flops[name] = counted_flops(m, x1)
+        with torch.inference_mode():
+            ref = models["converted"](x1)
+            folded = models["converted --fold-bn"](x1)
+        parity = float((ref - folded).abs().max())
+        out["results"].append({"depth": depth, "flops": flops, "fold_parity_max_abs": parity})
+        print(f"ResNet-{depth} GFLOPs/image: " + ", ".join(f"{k} {v / 1e9:.3f}"
+                                                         for k, v in flops.items())
+              + f"; fold-bn max |diff| on prob {parity:.2e}", file=sys.stderr, flush=True)
+        for batch in [int(b) for b in args.batches.split(",")]:
+            x = torch.randn(batch, 3, 224, 224) * 64
+            iters = {}
+            with torch.inference_mode():
+                for name, m in models.items():
+                    for _ in range(args.warmup):
+                        m(x)
+                    t = time.perf_counter()
+                    m(x)
+                    one = time.perf_counter() - t
+                    iters[name] = max(1, round(args.seconds / one))
+                lo = load()
+                rates = {name: [] for name in models}
+                for _ in range(args.runs):
+                    for name, m in models.items():
+                        t = time.perf_counter()
+                        for _ in range(iters[name]):
+                            m(x)
+                        rates[name].append(iters[name] * batch / (time.perf_counter() - t))
+            med = {k: statistics.median(v) for k, v in rates.items()}
+            row = {"depth": depth, "batch": batch, "load": lo, "load_after": load(),
+                   "iters": iters, "img_s": rates, "median_img_s": med}
+            out["results"].append(row)
+            tv = med["torchvision"]
+            print(f"ResNet-{depth} batch {batch}: " + ", ".join(
+                f"{k} {v:.2f} img/s ({v / tv:.2f}x)" for k, v in med.items())
+                + f" (load {lo} -> {row['load_after']})", file=sys.stderr, flush=True)
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=1))
+    print(report(out))
+    return 0
+
+
+def report(r) -> str:
+    lines = [f"torch {r['torch']}, torchvision {r['torchvision']}, {r['threads']} threads, "
+             f"median of {r['runs']} runs.", "",
+             "| model | GFLOPs/image (IR) | flop_counter: converted / folded / torchvision | "
+             "fold-bn max abs diff (prob) |", "|---|---|---|---|"]
+    for row in r["results"]:
+        if "flops" in row:
+            f = row["flops"]
+            lines.append(f"| ResNet-{row['depth']} | {f['converted (IR)'] / 1e9:.3f} | "
+                         f"{f['converted'] / 1e9:.3f} / {f['converted --fold-bn'] / 1e9:.3f} / "
+                         f"{f['torchvision'] / 1e9:.3f} | {row['fold_parity_max_abs']:.1e} |")
+    lines += ["", "| model | batch | converted img/s | --fold-bn img/s | torchvision img/s | "
+              "converted / tv | fold-bn / tv | load before -> after |",
+              "|---|---|---|---|---|---|---|---|"]
+    for row in r["results"]:
+        if "batch" in row:
+            m = row["median_img_s"]
+            tv = m["torchvision"]
+            lines.append(f"| ResNet-{row['depth']} | {row['batch']} | {m['converted']:.2f} | "
+                         f"{m['converted --fold-bn']:.2f} | {tv:.2f} | "
+                         f"{m['converted'] / tv:.2f}x | {m['converted --fold-bn'] / tv:.2f}x | "
+                         f"{row['load']} -> {row['load_after']} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
