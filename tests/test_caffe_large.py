@@ -11,7 +11,7 @@ from converter.ir import InnerProductParam, Layer, Net
 
 def test_caffemodel_over_64_mb(tmp_path):
     # 5000 x 4200 float32 = 84 MB in one blob (ResNet-152's file is 241 MB in ~600 blobs).
-    net = Net(name="big", inputs={"data": (1, 4200)}, layers=[
+    net = Net(name="big", inputs={"data": (1, 4200)}, input_style="input_shape", layers=[
         Layer("fc", "InnerProduct", ["data"], ["fc"], InnerProductParam(num_output=5000))])
     net.validate()
     rng = np.random.RandomState(0)
