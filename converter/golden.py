@@ -8,6 +8,7 @@ Needs h5py (a test extra), imported only here.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
@@ -71,6 +72,8 @@ def _group(h5, name) -> Dict[str, object]:
 
 def read_golden(path) -> Golden:
     """Load a golden file (CaffeFormatError if it is not one)."""
+    if not os.path.isfile(path):
+        raise CaffeFormatError("cannot read file: no such file", file=path)
     try:
         import h5py
         h5 = h5py.File(path, "r")

@@ -25,13 +25,15 @@ _PHASE_NUMBERS = {"TRAIN": 0, "TEST": 1}
 
 def _write_inputs(net: Net, netp) -> None:
     """Top-level ``input`` fields in the style the net was read with."""
+    # input_dim can only say 4-D shapes (Caffe reads it in fours): use input_shape otherwise.
+    style = net.input_style
+    if any(len(shape) != 4 for shape in net.inputs.values()):
+        style = "input_shape"
     for name, shape in net.inputs.items():
         netp.input.append(name)
-        if net.input_style == "input_shape":
+        if style == "input_shape":
             netp.input_shape.add().dim.extend(int(d) for d in shape)
         else:
-            if len(shape) != 4:
-                raise ValueError(f"input_dim needs a 4-D shape, '{name}' is {list(shape)}")
             netp.input_dim.extend(int(d) for d in shape)
 
 
