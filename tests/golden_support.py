@@ -27,6 +27,20 @@ def golden_ids():
     return [p.stem for p in GOLDEN_FILES]
 
 
+def files_with_caffemodel():
+    """Golden files that carry the caffemodel real Caffe saved (empty without h5py)."""
+    try:
+        import h5py
+    except ImportError:
+        return []
+    found = []
+    for path in GOLDEN_FILES:
+        with h5py.File(path, "r") as handle:
+            if "caffemodel" in handle:
+                found.append(path)
+    return found
+
+
 def rebuild_weights(golden, net):
     """Weights for ``net`` (the golden prototxt, shapes inferred): stored blobs where the file
     has them, goldenlib's seeded weights otherwise; checked against the stored heads."""

@@ -6,6 +6,8 @@ import urllib.parse
 import numpy as np
 import pytest
 
+from golden_support import files_with_caffemodel
+
 from converter.caffe import layers as L
 from converter.caffe.proto import BlobProto, NetParameter
 from converter.caffe.reader import (load_caffe, parse_prototxt_text, read_binaryproto,
@@ -333,7 +335,7 @@ def test_kaiming_deploy(depth):
     assert net.layer("bn_conv1").params.use_global_stats is True
 
 
-GOLDEN = sorted((pathlib.Path(__file__).resolve().parents[1] / "golden").glob("*.h5"))
+GOLDEN = files_with_caffemodel()  # Caffe-saved models; tests/test_parity.py covers all files
 
 
 @pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
@@ -343,17 +345,12 @@ def test_real_caffe_saved_caffemodels(tmp_path, golden):
     if golden is None:
         pytest.skip("no golden/*.h5 files yet")
     with h5py.File(golden, "r") as h5:
-        if "caffemodel" not in h5:
-            pytest.skip(f"{golden.name} holds no caffemodel")
         path = tmp_path / "real.caffemodel"
         path.write_bytes(h5["caffemodel"][()].tobytes())
         # /params/<escaped layer name>/<blob index>, possibly only some indices per layer.
         expected = {urllib.parse.unquote(name): {int(i): d[()] for i, d in group.items()}
                     for name, group in h5["params"].items()}
-    try:
-        net, weights = load_caffe(path)
-    except UnsupportedLayerError as exc:
-        pytest.skip(f"uses a layer type outside this project's scope: {exc.message[:80]}")
+    net, weights = load_caffe(path)
     net.validate()
     assert set(expected) <= set(weights)
     for name, arrays in expected.items():

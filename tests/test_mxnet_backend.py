@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 import os
-import pathlib
 import urllib.parse
 
 import numpy as np
 import pytest
+
+from golden_support import files_with_caffemodel
 
 mx = pytest.importorskip("mxnet")
 
@@ -339,7 +340,7 @@ def test_duplicate_registration_raises():
 
 
 # ------------------------------------------------------------- real-Caffe golden files
-GOLDEN = sorted((pathlib.Path(__file__).resolve().parents[1] / "golden").glob("*.h5"))
+GOLDEN = files_with_caffemodel()  # Caffe-saved models; tests/test_parity.py covers all files
 
 
 @pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
@@ -355,17 +356,12 @@ def test_golden_parity(tmp_path, golden):
     if golden is None:
         pytest.skip("no golden/*.h5 files")
     with h5py.File(golden, "r") as h5:
-        if "caffemodel" not in h5:
-            pytest.skip(f"{golden.name} holds no caffemodel")
         path = tmp_path / "real.caffemodel"
         path.write_bytes(h5["caffemodel"][()].tobytes())
         inputs = {urllib.parse.unquote(k): v[()] for k, v in h5["input"].items()}
         blobs = {urllib.parse.unquote(k): v[()] for k, v in h5["blobs"].items()}
         atol, rtol = float(h5.attrs["atol"]), float(h5.attrs["rtol"])
-    try:
-        net, weights = load_caffe(path)
-    except UnsupportedLayerError as exc:
-        pytest.skip(f"outside the reader's scope: {exc.message[:80]}")
+    net, weights = load_caffe(path)
     feed = next(iter(inputs.values())) if len(inputs) == 1 else inputs
     got = mb.forward_all(net, weights, feed)
     compared = [b for b in blobs if b in got]
