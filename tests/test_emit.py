@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 
 import jinja2
-import numpy as np
 import pytest
 
 from converter.builders import build
