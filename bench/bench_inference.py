@@ -63,7 +63,15 @@ def counted_flops(model, x) -> int:
     return counter.get_total_flops()
 
 
-def build(depth: int, d: Path):
+def no_reuse(model):
+    """The converted model with in-place reuse of dead values switched off (A/B of it)."""
+    model.reuse.clear()
+    model.reuse_all.clear()
+    model._planned = model._plan_key()
+    return model
+
+
+def build(depth: int, d: Path, ab_reuse: bool = False):
     import torchvision
     from converter.backends.torch_backend import to_torch
     from converter.caffe.weights import load_caffe
@@ -73,6 +81,8 @@ def build(depth: int, d: Path):
         "converted --fold-bn": to_torch(net, weights, fold_bn=True),
         "torchvision": getattr(torchvision.models, f"resnet{depth}")(weights=None).eval(),
     }
+    if ab_reuse:
+        models["converted, no reuse"] = no_reuse(to_torch(net, weights))
     return net, models
 
 
@@ -85,6 +95,8 @@ def main(argv=None) -> int:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=1.5, help="target length of one run")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ab-reuse", action="store_true",
+                    help="also run the converted model with in-place reuse off")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -92,7 +104,7 @@ def main(argv=None) -> int:
     out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
            "threads": torch.get_num_threads(), "runs": args.runs, "results": []}
     for depth in [int(x) for x in args.depths.split(",")]:
-        net, models = build(depth, Path(args.dir))
+        net, models = build(depth, Path(args.dir), args.ab_reuse)
         x1 = torch.randn(1, 3, 224, 224) * 64
         flops = {"converted (IR)": ir_flops(net)}
         for name, m in models.items():
