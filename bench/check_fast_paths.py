@@ -25,9 +25,9 @@ import numpy as np
 
 def load(path, fast: bool):
     from converter.caffe import weights as W
-    orig = W._read_skeleton
+    orig = W.read_skeleton
     if not fast:
-        W._read_skeleton = lambda p: None
+        W.read_skeleton = lambda p: None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -37,7 +37,7 @@ def load(path, fast: bool):
     except Exception as e:  # the same error either way is the point
         return ("err", type(e).__name__, str(e))
     finally:
-        W._read_skeleton = orig
+        W.read_skeleton = orig
 
 
 def check_reader() -> int:
