@@ -8,7 +8,7 @@ where every blob has one producer, for back ends that build dataflow graphs.
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
@@ -92,8 +92,11 @@ class Net:
         return [b for b in self.blob_names() if b not in consumed and b not in self.inputs]
 
     def copy(self) -> "Net":
-        """A deep copy (parameters are immutable, layer lists are not)."""
-        return copy.deepcopy(self)
+        """An independent copy: new layers and lists; the (frozen) parameters are shared."""
+        layers = [dataclasses.replace(l, bottoms=list(l.bottoms), tops=list(l.tops),
+                                      param_specs=list(l.param_specs),
+                                      blob_shapes=list(l.blob_shapes)) for l in self.layers]
+        return Net(self.name, layers, dict(self.inputs), self.input_style)
 
     # -------------------------------------------------------------- validation
     def validate(self, shapes: bool = True) -> Dict[str, Shape]:
