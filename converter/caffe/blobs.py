@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import CaffeFormatError, NonFiniteError
 from .proto import BlobProto
+from .wire import length_delimited
 
 # Caffe blobs are indexed with int (Blob::count_ is an int; kMaxBlobAxes = 32).
 MAX_AXES = 32
@@ -107,17 +108,8 @@ def array_to_blob(array, *, double: bool = False, legacy: bool = False) -> BlobP
     # it is the same as extend() but avoids a Python-level loop over every value.
     values = np.ascontiguousarray(array, dtype="<f8" if double else "<f4").tobytes()
     tag = 8 if double else 5
-    blob.MergeFromString(_varint(tag << 3 | 2) + _varint(len(values)) + values)
+    blob.MergeFromString(length_delimited(tag, values))
     return blob
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
 
 
 def legacy_fit(array: np.ndarray, expected: Tuple[int, ...]) -> np.ndarray | None:

@@ -52,7 +52,8 @@ def _varint(buf, pos: int, end: int) -> Tuple[int, int]:
         shift += 7
 
 
-def _encode_varint(value: int) -> bytes:
+def encode_varint(value: int) -> bytes:
+    """Protobuf's base-128 varint encoding of a non-negative integer."""
     out = bytearray()
     while True:
         byte, value = value & 0x7F, value >> 7
@@ -86,8 +87,10 @@ def _fields(buf, pos: int, end: int):
         pos = nxt
 
 
-def _submessage(number: int, body: bytes) -> bytes:
-    return _encode_varint(number << 3 | 2) + _encode_varint(len(body)) + body
+def length_delimited(number: int, body: bytes) -> bytes:
+    """Field ``number`` with wire type 2 (submessage, string or packed values) around
+    ``body``, as protobuf serialises it."""
+    return encode_varint(number << 3 | 2) + encode_varint(len(body)) + body
 
 
 def _blob_skeleton(buf, start: int, end: int, values: Dict[int, Tuple[int, int]]) -> bytes:
@@ -112,7 +115,7 @@ def _layer_skeleton(buf, start: int, end: int, blobs_field: int, li: int, side: 
             kept.append(bytes(buf[key_at:nxt]))
             continue
         values: Dict[int, Tuple[int, int]] = {}
-        kept.append(_submessage(number, _blob_skeleton(buf, pos, nxt, values)))
+        kept.append(length_delimited(number, _blob_skeleton(buf, pos, nxt, values)))
         double = values.get(_DOUBLE_DATA)
         if double is not None and double[1]:
             if double[1] % 8:
@@ -136,7 +139,7 @@ def split_file(buf, read) -> Tuple[bytes, BlobData]:
             blobs_field = _LAYER_BLOBS if number == _NET_LAYER else _V1_LAYER_BLOBS
             body = _layer_skeleton(buf, pos, nxt, blobs_field, counts[number], side, read)
             counts[number] += 1
-            kept.append(_submessage(number, body))
+            kept.append(length_delimited(number, body))
         else:
             kept.append(bytes(buf[key_at:nxt]))
     if counts[_NET_LAYER] and counts[_NET_V1_LAYERS]:
