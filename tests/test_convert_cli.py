@@ -6,6 +6,8 @@ import json
 
 import numpy as np
 import pytest
+
+from netutil import random_weights
 import torch
 
 from golden_support import GOLDEN_DIR
@@ -17,27 +19,13 @@ from converter.caffe.writer import write_caffemodel
 from converter.cli.convert import main
 
 
-def random_weights(net, seed=0):
-    """Small random weights with sane BatchNorm statistics (factor 999.982 as Caffe saves)."""
-    rng = np.random.RandomState(seed)
-    weights = {}
-    for layer in net.layers:
-        blobs = [rng.standard_normal(s).astype(np.float32) * 0.2 for s in layer.blob_shapes]
-        if layer.type == "BatchNorm":
-            f = np.float32(999.982)
-            blobs = [blobs[0] * f, (np.abs(blobs[1]) + 0.5) * f, np.array([f], np.float32)]
-        if blobs:
-            weights[layer.name] = blobs
-    return weights
-
-
 @pytest.fixture(scope="module")
 def cifar(tmp_path_factory):
     """A CIFAR ResNet-8 (n=1, shortcut B) caffemodel and its reference outputs."""
     folder = tmp_path_factory.mktemp("cifar")
     net = build(n=1, shortcut="B")
     net.validate()
-    weights = random_weights(net)
+    weights = random_weights(net, scale=0.2)
     path = folder / "cifar8.caffemodel"
     write_caffemodel(net, weights, path)
     from converter import to_torch

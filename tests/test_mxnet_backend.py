@@ -12,6 +12,8 @@ import urllib.parse
 import numpy as np
 import pytest
 
+from netutil import random_weights
+
 from golden_support import files_with_caffemodel
 
 mx = pytest.importorskip("mxnet")
@@ -57,21 +59,6 @@ def bottleneck_net(batch=2, input_name="data"):
                        InnerProductParam(num_output=10)),
                  Layer("prob", "Softmax", ["fc10"], ["prob"])])
     return Net("bottleneck", layers=layers, inputs={input_name: (batch, 8, 9, 9)})
-
-
-def random_weights(net, seed=0):
-    """Random blobs; BN stats with a factor other than 1 and positive variances."""
-    rng = np.random.default_rng(seed)
-    net.validate()
-    weights = {}
-    for layer in net.layers:
-        blobs = [rng.standard_normal(s).astype(np.float32) for s in layer.blob_shapes]
-        if layer.type == "BatchNorm":
-            blobs = [blobs[0] * 999.982, (np.abs(blobs[1]) + 0.5) * 999.982,
-                     np.array([999.982], np.float32)]
-        if blobs:
-            weights[layer.name] = [b.astype(np.float32) for b in blobs]
-    return weights
 
 
 def reference_blobs(net, weights, x):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from golden_support import GOLDEN_DIR, golden_caffemodel
-from test_convert_cli import random_weights
+from netutil import random_weights
 
 mx = pytest.importorskip("mxnet")
 pytestmark = pytest.mark.mxnet
@@ -47,7 +47,7 @@ def test_resnet_gen_mxnet_symbol(argv, shape, classes, tmp_path):
 def test_generated_cifar_net_checkpoint_loads_both_ways(tmp_path):
     net = build(n=1, variant="mxnet")
     net.validate()
-    write_caffemodel(net, random_weights(net), tmp_path / "m.caffemodel")
+    write_caffemodel(net, random_weights(net, scale=0.2), tmp_path / "m.caffemodel")
     assert convert_main(["caffe2mxnet", str(tmp_path / "m.caffemodel"),
                          "-o", str(tmp_path / "cifar")]) == 0
     x = np.random.RandomState(0).standard_normal((3, 3, 32, 32)).astype(np.float32)

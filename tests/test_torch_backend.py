@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from netutil import random_weights
+
 torch = pytest.importorskip("torch")
 
 from converter.backends import torch_layers  # noqa: E402
@@ -51,21 +53,6 @@ def bottleneck_net():
               L("fc", "InnerProduct", ["pool5"], ["fc"], InnerProductParam(num_output=5)),
               L("prob", "Softmax", ["fc"], ["prob"])]
     return Net("block", layers=layers, inputs={"data": (2, 3, 13, 13)})
-
-
-def random_weights(net, seed=0):
-    """Random blobs; BatchNorm gets Kaiming-like raw statistics with factor 999.982."""
-    rng = np.random.default_rng(seed)
-    net.validate()
-    weights = {}
-    for layer in net.layers:
-        blobs = [rng.standard_normal(s).astype(np.float32) for s in layer.blob_shapes]
-        if layer.type == "BatchNorm":
-            f = np.float32(999.982)
-            blobs = [blobs[0] * f, (np.abs(blobs[1]) + 0.5) * f, np.array([f], np.float32)]
-        if blobs:
-            weights[layer.name] = blobs
-    return weights
 
 
 def reference_blobs(net, weights, x):
