@@ -24,3 +24,4 @@ def test_caffemodel_over_64_mb(tmp_path):
     assert [l.name for l in back_net.layers] == ["fc"]
     np.testing.assert_array_equal(back["fc"][0], weights["fc"][0])
     np.testing.assert_array_equal(back["fc"][1], weights["fc"][1])
+

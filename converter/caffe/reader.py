@@ -128,20 +128,24 @@ def check_input_shape(shape, path=None, *, name=None, layer=None) -> None:
                                "and the blob at most 2^31-1 elements", file=path, layer=layer)
 
 
-def _data_shape(lp, input_shape, path) -> tuple:
-    """Input shape for a Data-type layer: ``input_shape`` or (1, C, crop, crop)."""
+def _data_shape(lp, input_shape, path, channels: Optional[int] = None) -> tuple:
+    """Input shape for a Data-type layer: ``input_shape`` or (1, C, crop, crop), where C is
+    the number of mean values or else ``channels`` (what the weights of the first
+    convolution expect; shape inference and weight matching check it afterwards)."""
     if input_shape is not None:
         return tuple(input_shape)
     t = lp.transform_param
     if t.crop_size and len(t.mean_value) in (1, 3):
         return (1, len(t.mean_value), t.crop_size, t.crop_size)
+    if t.crop_size and not len(t.mean_value) and channels:
+        return (1, channels, t.crop_size, t.crop_size)
     raise CaffeFormatError("the data layer's input shape is unknown (it comes from the "
                            "database); pass --input-shape N,C,H,W", file=path, layer=lp.name)
 
 
-def _data_as_input(lp, input_shape, path) -> Layer:
+def _data_as_input(lp, input_shape, path, channels: Optional[int] = None) -> Layer:
     """A Data-type layer as an Input layer of its first top (the label top is dropped)."""
-    shape = _data_shape(lp, input_shape, path)
+    shape = _data_shape(lp, input_shape, path, channels)
     if any(d <= 0 for d in shape):
         raise CaffeFormatError(f"input shape {list(shape)} must be positive", file=path,
                                layer=lp.name)
@@ -235,12 +239,14 @@ def _ir_layer(lp, path, phase_attr) -> Layer:
 
 def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
                    input_shape: Optional[Sequence[int]] = None,
-                   fold_splits: bool = True) -> Net:
+                   fold_splits: bool = True, input_channels: Optional[int] = None) -> Net:
     """Build the IR net of a NetParameter.
 
     With ``phase`` (default "TEST") the net is the deploy net Caffe would run in that phase
     (see the module docstring). With ``phase=None`` every layer is kept verbatim (losses,
     Data layers, include rules as ``Layer.phase``), for round trips of train nets.
+    ``input_channels`` completes a Data layer's shape that the file leaves open (a crop size
+    and a mean file but no mean values).
     """
     layers = layer_messages(netp, path)
     if phase is not None:
@@ -264,7 +270,7 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
             alias.update(dict.fromkeys(lp.top, source))
             continue
         if phase is not None and lp.type in DATA_TYPES:
-            layer = _data_as_input(lp, input_shape, path)
+            layer = _data_as_input(lp, input_shape, path, input_channels)
         else:
             layer = _ir_layer(lp, path, None if phase is not None else _rule_phase(lp))
         if phase is not None and lp.type == "Input" and input_shape is not None:

@@ -105,6 +105,17 @@ def match_weights(net: Net, weights: Weights, *, legacy=frozenset(), path=None,
     return out
 
 
+def first_conv_channels(weights: Weights, types: Dict[str, str]) -> Optional[int]:
+    """Input channels of the first convolution with weights (file order): what the image
+    must have when the file does not say (e.g. a train net's Data layer with a mean file).
+    A wrong guess (a grouped first convolution) fails shape inference or weight matching."""
+    for name, layer_type in types.items():
+        if layer_type == "Convolution":
+            blob = weights[name][0]
+            return int(blob.shape[1]) if blob.ndim == 4 else None
+    return None
+
+
 def _validated(net: Net, path) -> None:
     try:
         net.validate()
@@ -129,10 +140,13 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
     finally:
         if handle is not None:
             handle.close()
+    channels = first_conv_channels(weights, types)
     if prototxt is not None:
-        net, net_file = read_prototxt(prototxt, input_shape=input_shape), prototxt
+        net = read_prototxt(prototxt, input_shape=input_shape, input_channels=channels)
+        net_file = prototxt
     else:
-        net, net_file = net_from_proto(model, path, input_shape=input_shape), path
+        net = net_from_proto(model, path, input_shape=input_shape, input_channels=channels)
+        net_file = path
     del model
     _validated(net, net_file)
     ignore = [n for n, t in types.items() if t in DROPPED_TYPES]
