@@ -8,7 +8,6 @@ from converter.caffe.writer import write_caffemodel
 from netutil import random_weights
 
 
-
 def test_train_val_data_layer_with_mean_file_gets_channels_from_the_weights(tmp_path):
     """A train_val prototxt whose Data layer has a crop size and a mean file (no mean values)
     still converts: the image's channels are what the first convolution's weights expect."""
