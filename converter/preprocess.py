@@ -24,17 +24,21 @@ DEFAULT_ORDER = "BGR"
 
 @dataclass
 class Preprocess:
-    """What the model expects: ``(image[order] * input_scale - mean)`` in N,C,H,W layout.
+    """What the model expects: ``(image[order] * input_scale - mean) * scale``, N,C,H,W.
 
     ``input_scale`` multiplies [0, 1] images to Caffe's range (255 for 0..255 models);
     ``mean_values`` are per channel, ``mean_image`` (C,H,W) a full mean, both in the model's
-    channel order (the one after any ``--rgb`` fold).
+    channel order (the one after any ``--rgb`` fold); ``scale`` is Caffe's transform_param
+    scale, applied after the mean (DataTransformer). ``mean_file`` names a mean file a train
+    net's Data layer referred to, when it was not given with ``--mean``.
     """
     channel_order: str = DEFAULT_ORDER
     input_scale: float = 255.0
     mean_values: Tuple[float, ...] = ()
     mean_image: Optional[np.ndarray] = field(default=None, repr=False)
     input_shape: Tuple[int, ...] = ()
+    scale: float = 1.0
+    mean_file: Optional[str] = None
 
     def to_json(self, include_mean: bool = False) -> str:
         """The facts as JSON. The mean image is left out (stored as an array beside it)
@@ -42,7 +46,8 @@ class Preprocess:
         data = {"channel_order": self.channel_order, "input_scale": self.input_scale,
                 "mean_values": list(self.mean_values),
                 "has_mean_image": self.mean_image is not None,
-                "input_shape": list(self.input_shape)}
+                "input_shape": list(self.input_shape), "scale": self.scale,
+                "mean_file": self.mean_file}
         if include_mean and self.mean_image is not None:
             data["mean_image"] = self.mean_image.tolist()
         return json.dumps(data, sort_keys=True)
@@ -55,7 +60,8 @@ class Preprocess:
             mean_image = np.asarray(data["mean_image"], np.float32)
         return cls(channel_order=data["channel_order"], input_scale=data["input_scale"],
                    mean_values=tuple(data["mean_values"]), mean_image=mean_image,
-                   input_shape=tuple(data.get("input_shape", ())))
+                   input_shape=tuple(data.get("input_shape", ())),
+                   scale=data.get("scale", 1.0), mean_file=data.get("mean_file"))
 
     def apply(self, image: np.ndarray) -> np.ndarray:
         """Turn an RGB H,W,C float image in [0, 1] into the model's 1,C,H,W input."""
@@ -69,6 +75,8 @@ class Preprocess:
             x = x - _fit_mean(self.mean_image, x.shape)
         elif self.mean_values:
             x = x - np.asarray(self.mean_values, np.float32)[:, None, None]
+        if self.scale != 1.0:
+            x = x * np.float32(self.scale)
         return x[None]
 
 
@@ -114,9 +122,19 @@ def _swapped(pre: Preprocess) -> Preprocess:
                    mean_image=mean_image)
 
 
+def _data_transform(net: Net):
+    """The transform_param of the Data layer a train net's input came from, if any."""
+    for layer in net.layers:
+        if layer.type == "Input" and layer.params.transform is not None:
+            return layer.params.transform
+    return None
+
+
 def make_preprocess(net: Net, mean_file=None, mean_values=None,
                     input_scale: float = 255.0) -> Preprocess:
-    """Preprocessing for a Caffe net: BGR, 0..255, mean from a binaryproto or values."""
+    """Preprocessing for a Caffe net: BGR, 0..255, mean from a binaryproto or values.
+    Without ``mean_file``/``mean_values``, a train net's Data layer supplies its own mean
+    values, scale and mean-file name (as Caffe's DataTransformer would apply them)."""
     shape = next(iter(net.input_blobs().values()), ())
     mean_image = None
     if mean_file is not None:
@@ -124,5 +142,12 @@ def make_preprocess(net: Net, mean_file=None, mean_values=None,
         mean_image = np.asarray(read_binaryproto(mean_file), np.float32)
         mean_image = mean_image.reshape(mean_image.shape[-3:])
     values = tuple(float(v) for v in mean_values) if mean_values else ()
-    return Preprocess(input_scale=input_scale, mean_values=values, mean_image=mean_image,
-                      input_shape=tuple(shape))
+    pre = Preprocess(input_scale=input_scale, mean_values=values, mean_image=mean_image,
+                     input_shape=tuple(shape))
+    transform = _data_transform(net)
+    if transform is not None:
+        pre.scale = transform.scale
+        if mean_file is None and not mean_values:
+            pre.mean_values = tuple(transform.mean_value)
+            pre.mean_file = transform.mean_file
+    return pre

@@ -33,3 +33,25 @@ def _deploy_layers(net):
     proto = net_to_proto(net)
     for layer in proto.layer:
         yield "layer {\n" + text_format.MessageToString(layer) + "}"
+
+
+def test_data_layer_preprocessing_travels(tmp_path):
+    """A train net's TEST Data layer supplies mean values and scale to the preprocessing."""
+    from converter.preprocess import make_preprocess
+    deploy = build(n=1)
+    write_caffemodel(deploy, random_weights(deploy), tmp_path / "m.caffemodel")
+    train_val = tmp_path / "train_val.prototxt"
+    train_val.write_text("""
+layer { name: "data" type: "Data" top: "data" top: "label" include { phase: TEST }
+  transform_param { crop_size: 32 mean_value: 104 mean_value: 117 mean_value: 123
+                    scale: 0.017 }
+  data_param { source: "val_lmdb" batch_size: 50 backend: LMDB } }
+""" + "\n".join(_deploy_layers(deploy)))
+    net, _ = load_caffe(tmp_path / "m.caffemodel", prototxt=train_val)
+    pre = make_preprocess(net)
+    assert pre.mean_values == (104.0, 117.0, 123.0) and pre.scale == 0.017
+    assert pre.input_shape == (1, 3, 32, 32)
+    import numpy as np
+    x = pre.apply(np.ones((32, 32, 3), np.float32))
+    np.testing.assert_allclose(x[0, :, 0, 0], (255 - np.array([104, 117, 123])) * 0.017,
+                               rtol=1e-6)

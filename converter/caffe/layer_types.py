@@ -265,15 +265,20 @@ class Input:
             lp.input_param.shape.add().dim.extend(shape)
 
 
+def read_transform(lp) -> P.TransformParam:
+    """The layer's transform_param (Caffe's DataTransformer settings) as an IR value."""
+    t = lp.transform_param
+    return P.TransformParam(scale=t.scale, mirror=t.mirror, crop_size=t.crop_size,
+                            mean_file=t.mean_file if t.HasField("mean_file") else None,
+                            mean_value=tuple(t.mean_value))
+
+
 @register("Data", "data_param")
 class Data:
     def read(lp):
-        p, t = lp.data_param, lp.transform_param
-        transform = P.TransformParam(scale=t.scale, mirror=t.mirror, crop_size=t.crop_size,
-                                     mean_file=t.mean_file if t.HasField("mean_file") else None,
-                                     mean_value=tuple(t.mean_value))
+        p = lp.data_param
         return P.DataParam(source=p.source, batch_size=p.batch_size,
-                           backend=_enum_name(p, "backend"), transform=transform)
+                           backend=_enum_name(p, "backend"), transform=read_transform(lp))
 
     def write(c, lp):
         p, t = lp.data_param, c.transform

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import CaffeFormatError, ConverterError, UnsupportedLayerError
 from ..ir import InputParam, Layer, Net, ParamSpec
 from .blobs import blob_to_array
+from .layer_types import read_transform
 from .layers import TRANSLATORS, shortest_floats, translator
 from .parse import (parse_binary_net, parse_binaryproto, parse_text, read_bytes, read_text)
 from .proto import LayerParameter
@@ -149,7 +150,9 @@ def _data_as_input(lp, input_shape, path, channels: Optional[int] = None) -> Lay
     if any(d <= 0 for d in shape):
         raise CaffeFormatError(f"input shape {list(shape)} must be positive", file=path,
                                layer=lp.name)
-    return Layer(lp.name, "Input", [], [lp.top[0]], params=InputParam(shape=(shape,)))
+    transform = shortest_floats(read_transform(lp))
+    return Layer(lp.name, "Input", [], [lp.top[0]],
+                 params=InputParam(shape=(shape,), transform=transform))
 
 
 # ------------------------------------------------------------------ the net
@@ -274,7 +277,8 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
         else:
             layer = _ir_layer(lp, path, None if phase is not None else _rule_phase(lp))
         if phase is not None and lp.type == "Input" and input_shape is not None:
-            layer.params = InputParam(shape=(tuple(input_shape),) * len(layer.tops))
+            layer.params = dataclasses.replace(
+                layer.params, shape=(tuple(input_shape),) * len(layer.tops))
         if layer.type == "Input":
             for top, shape in zip(layer.tops, layer.params.shape):
                 check_input_shape(shape, path, name=top, layer=layer.name)

@@ -150,8 +150,10 @@ class LRNParam:
 
 @dataclass(frozen=True)
 class InputParam:
-    """InputParameter: one shape per top."""
+    """InputParameter: one shape per top. ``transform`` keeps the transform_param of a Data
+    layer that a deploy conversion turned into this input (the image preprocessing)."""
     shape: Tuple[Tuple[int, ...], ...] = ()
+    transform: Optional["TransformParam"] = None
 
 
 @dataclass(frozen=True)
