@@ -78,3 +78,22 @@ def test_verify_framework_mxnet(tmp_path, capsys):
                          "--framework", "mxnet"])
     out = capsys.readouterr().out
     assert code == 0 and out.splitlines()[-1].startswith("PASS"), out[-2000:]
+
+
+def test_caffe2mxnet_outputs_are_a_group_in_order(tmp_path):
+    from converter import to_torch
+    net = build(n=1, shortcut="B")
+    weights = random_weights(net, scale=0.2)
+    write_caffemodel(net, weights, tmp_path / "m.caffemodel")
+    assert convert_main(["caffe2mxnet", str(tmp_path / "m.caffemodel"), "-o",
+                         str(tmp_path / "f"), "--outputs", "prob,global_pool"]) == 0
+    sym, args, aux = mx.model.load_checkpoint(str(tmp_path / "f"), 0)
+    x = np.random.RandomState(2).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    exe = sym.bind(mx.cpu(), args={**args, "data": mx.nd.array(x)}, aux_states=aux,
+                   grad_req="null")
+    prob, pool = (o.asnumpy() for o in exe.forward(is_train=False))
+    import torch
+    want_prob, want_pool = to_torch(net, weights, outputs=["prob", "global_pool"])(
+        torch.from_numpy(x))
+    np.testing.assert_allclose(prob, want_prob.detach().numpy(), atol=1e-6)
+    np.testing.assert_allclose(pool, want_pool.detach().numpy(), rtol=1e-5, atol=1e-5)
