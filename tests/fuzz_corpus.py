@@ -417,8 +417,9 @@ def mut_whole_file(rng, s: Seed) -> Tuple[bytes, str]:
     return choices[name](), name
 
 
-def _bomb_blob_shape(rng) -> bytes:
-    """A ~100-byte caffemodel whose one blob claims dims like [2**31, 2**31]."""
+def bomb_model(dims, values: int = 3, legacy: bool = False) -> bytes:
+    """A ~100-byte caffemodel whose one blob claims shape ``dims`` (BlobShape, or the legacy
+    num/channels/height/width with ``legacy``) but holds only ``values`` values."""
     from converter.caffe.proto import NetParameter
     netp = NetParameter()
     netp.input.append("data")
@@ -427,15 +428,23 @@ def _bomb_blob_shape(rng) -> bytes:
     lp.convolution_param.num_output = 4
     lp.convolution_param.kernel_size.append(3)
     blob = lp.blobs.add()
+    if legacy:
+        blob.num, blob.channels, blob.height, blob.width = dims
+    else:
+        blob.shape.dim.extend(dims)
+    blob.data.extend([1.0] * values)
+    return netp.SerializeToString()
+
+
+def _bomb_blob_shape(rng) -> bytes:
+    """A ~100-byte caffemodel whose one blob claims dims like [2**31, 2**31]."""
     dims = [[2**31, 2**31], [2**62, 4], [2**31 - 1, 1], [2**40], [-1, -1], [0, 2**63 - 1],
             [65536] * 4, [1] * 40][int(rng.integers(0, 8))]
-    blob.shape.dim.extend(dims)
-    blob.data.extend([1.0] * int(rng.integers(0, 8)))
+    values = int(rng.integers(0, 8))
     if rng.random() < 0.5:  # the legacy form too
-        blob.ClearField("shape")
-        blob.num, blob.channels, blob.height, blob.width = [min(max(d, -2**31), 2**31 - 1)
-                                                            for d in (dims * 4)[:4]]
-    return netp.SerializeToString()
+        legacy = [min(max(d, -2**31), 2**31 - 1) for d in (dims * 4)[:4]]
+        return bomb_model(legacy, values, legacy=True)
+    return bomb_model(dims, values)
 
 
 def _deep_nesting(rng) -> bytes:

@@ -243,20 +243,7 @@ def test_case_list_is_deterministic():
 
 # ---------------------------------------------------------------- allocation bombs
 
-def _bomb(dims, values=3, legacy=False) -> bytes:
-    netp = NetParameter()
-    netp.input.append("data")
-    netp.input_dim.extend([1, 3, 8, 8])
-    lp = netp.layer.add(name="conv", type="Convolution", bottom=["data"], top=["conv"])
-    lp.convolution_param.num_output = 4
-    lp.convolution_param.kernel_size.append(3)
-    blob = lp.blobs.add()
-    if legacy:
-        blob.num, blob.channels, blob.height, blob.width = dims
-    else:
-        blob.shape.dim.extend(dims)
-    blob.data.extend([1.0] * values)
-    return netp.SerializeToString()
+_bomb = F.bomb_model
 
 
 @pytest.mark.parametrize("dims, legacy", [
