@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import torch_onednn as onednn
+
 
 _SKIP_FILL = False
 
@@ -49,10 +51,11 @@ def _trailing_view(t: torch.Tensor, trailing: int) -> torch.Tensor:
     return t.reshape(tuple(t.shape) + (1,) * trailing)
 
 
-class CaffeConvolution(nn.Module):
+class CaffeConvolution(onednn.PackedConvolution, nn.Module):
     """Caffe Convolution: cross-correlation with group, dilation, (h, w) pad/kernel/stride.
 
     Caffe's output size is floor((H + 2p - (d(k-1)+1)) / s) + 1, the same as ``F.conv2d``.
+    No-grad float32 CPU calls use a prepacked oneDNN weight (see ``torch_onednn``).
     """
     caffe_blobs = ("weight", "bias")
 
@@ -67,6 +70,9 @@ class CaffeConvolution(nn.Module):
             self.caffe_blobs = ("weight",)
 
     def forward(self, x):
+        y = self.packed_conv2d(x, (self.padding, self.stride, self.dilation, self.groups))
+        if y is not None:
+            return y
         return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
                         self.dilation, self.groups)
 

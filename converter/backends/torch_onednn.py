@@ -1,0 +1,139 @@
+"""Prepacked oneDNN convolution weights for no-grad float32 CPU inference.
+
+``F.conv2d`` on the CPU hands float32 convolutions to oneDNN, which first reorders the
+weights into its blocked layout -- on every call. For a converted ResNet that reorder is a
+large share of eager inference time (about a third at batch 1 on a 2-core AVX-512 machine,
+see bench/RESULTS.md). Here the reorder is done once and kept: the packed weight is cached
+on the module and handed to ``torch.ops.mkldnn._convolution_pointwise``, the op that
+PyTorch's own Inductor freezing pass emits for convolutions. It runs the same oneDNN
+primitive on the same data, so its results match ``F.conv2d``'s (bit for bit wherever
+measured; the tests bound the difference by the float32 floor).
+
+The fast path is only taken where nothing can observe the difference: grad mode off
+(``torch.no_grad`` / ``torch.inference_mode``), a plain contiguous float32 NCHW tensor on the
+CPU, oneDNN available and enabled, and no tracing, scripting, compiling, exporting,
+functorch transform or dispatch mode (FLOP counters, fake tensors) active. Anything else,
+or any failure to pack, uses ``F.conv2d``. The packed copy costs memory equal to the
+convolution weights; :func:`set_enabled` switches the fast path off (and ``release`` on a
+module frees its copy). The cache is keyed on the weight's storage and version counter, so
+replacing or editing a weight in place (``load_state_dict``, ``torch.no_grad`` edits)
+repacks it; edits made through ``weight.data`` bypass the version counter and need
+``release()``.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Tuple
+
+import torch
+
+_ENABLED = True
+
+
+def set_enabled(enabled: bool) -> bool:
+    """Turn the packed-weight fast path on or off (process-wide); returns the old setting."""
+    global _ENABLED
+    previous, _ENABLED = _ENABLED, bool(enabled)
+    return previous
+
+
+def is_enabled() -> bool:
+    """Whether the packed-weight fast path may be used."""
+    return _ENABLED
+
+
+def _op_available() -> bool:
+    ops = getattr(torch.ops, "mkldnn", None)
+    return (torch.backends.mkldnn.is_available() and ops is not None
+            and hasattr(ops, "_convolution_pointwise")
+            and hasattr(torch._C._nn, "mkldnn_reorder_conv2d_weight"))
+
+
+_AVAILABLE = _op_available()
+
+
+def _observed() -> bool:
+    """True when something may be watching the ops (tracing, export, FLOP counting...)."""
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+    functorch = getattr(torch._C._functorch, "_are_functorch_transforms_active", None)
+    return (torch.jit.is_tracing() or torch.jit.is_scripting()
+            or torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
+            or (functorch is not None and functorch()))
+
+
+def eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    """Whether a convolution of ``x`` with ``weight`` may use the packed path."""
+    return (_ENABLED and _AVAILABLE and not torch.is_grad_enabled()
+            and torch.backends.mkldnn.enabled
+            and x.dim() == 4 and weight.dim() == 4 and x.numel() > 0
+            and x.dtype == torch.float32 and weight.dtype == torch.float32
+            and x.device.type == "cpu" and weight.device.type == "cpu"
+            and x.layout == torch.strided and x.is_contiguous()
+            and type(x) is torch.Tensor and not _observed())
+
+
+class PackedWeight:
+    """One convolution's packed weight, remembered with what it was packed from."""
+    __slots__ = ("key", "tensor")
+
+    def __init__(self, key: Tuple, tensor: Optional[torch.Tensor]):
+        self.key, self.tensor = key, tensor
+
+
+def _key(weight: torch.Tensor, geometry: Tuple) -> Tuple:
+    return (weight.data_ptr(), weight._version, tuple(weight.shape),
+            tuple(weight.stride()), geometry)
+
+
+def packed(cache: Optional[PackedWeight], weight: torch.Tensor, geometry: Tuple,
+           x: torch.Tensor) -> PackedWeight:
+    """``cache`` if it still matches ``weight``, else a freshly packed weight (its tensor is
+    None when oneDNN refuses to pack it: the caller then uses ``F.conv2d``). The layout is
+    chosen for ``x``'s shape; oneDNN takes it for any batch size."""
+    key = _key(weight, geometry)
+    if cache is not None and cache.key == key:
+        return cache
+    padding, stride, dilation, groups = geometry
+    try:
+        tensor = torch._C._nn.mkldnn_reorder_conv2d_weight(
+            weight.detach().contiguous().to_mkldnn(), list(padding), list(stride),
+            list(dilation), groups, list(x.shape))
+    except RuntimeError:
+        tensor = None
+    return PackedWeight(key, tensor)
+
+
+def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
+           geometry: Tuple) -> torch.Tensor:
+    """The convolution with a packed weight (oneDNN's plain output, no fused post-op)."""
+    padding, stride, dilation, groups = geometry
+    b = None if bias is None else bias.detach()
+    return torch.ops.mkldnn._convolution_pointwise(
+        x, weight.tensor, b, list(padding), list(stride), list(dilation), groups,
+        "none", [], "")
+
+
+class PackedConvolution:
+    """Mixin for a convolution module with ``weight`` and ``bias``: keeps its packed weight
+    in ``_packed`` (never in the state_dict, pickles or deep copies)."""
+    _packed: Optional[PackedWeight] = None
+
+    def packed_conv2d(self, x: torch.Tensor, geometry: Tuple) -> Optional[torch.Tensor]:
+        """The convolution through the packed weight, or None where it may not be used
+        (``geometry`` is (padding, stride, dilation, groups))."""
+        if not eligible(x, self.weight):
+            return None
+        self._packed = packed(self._packed, self.weight, geometry, x)
+        if self._packed.tensor is None:
+            return None
+        return conv2d(x, self._packed, self.bias, geometry)
+
+    def release(self) -> None:
+        """Free the packed copy of the weight (it is made again when next needed)."""
+        self._packed = None
+
+    def __getstate__(self):
+        # The packed copy is an opaque oneDNN tensor: not picklable, and cheap to remake.
+        state = super().__getstate__().copy()
+        state.pop("_packed", None)
+        return state
