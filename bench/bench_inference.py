@@ -7,7 +7,8 @@ Run it in ONE venv that has both (torchvision needs its matching torch; see RESU
 
 Models per depth: ``converted`` (``to_torch(net, weights)``), ``converted --fold-bn``
 (``to_torch(..., fold_bn=True)``) and ``torchvision`` (v1.5, random weights: speed does not
-depend on the values). fp32, eval, ``torch.inference_mode``, ``torch.set_num_threads``.
+depend on the values); with ``--extras`` also both converted models with the prepacked oneDNN
+convolution path off, and torchvision scripted + frozen + ``optimize_for_inference``. fp32, eval, ``torch.inference_mode``, ``torch.set_num_threads``.
 Each run times enough forward passes to take about ``--seconds``; the models are interleaved
 run by run (A B C A B C ...) so that a change of machine load hits all of them alike; the
 median images/s over ``--runs`` runs is reported, with the load average before and after.
@@ -71,7 +72,7 @@ def no_reuse(model):
     return model
 
 
-def build(depth: int, d: Path, ab_reuse: bool = False):
+def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False):
     import torchvision
     from converter.backends.torch_backend import to_torch
     from converter.caffe.weights import load_caffe
@@ -83,7 +84,36 @@ def build(depth: int, d: Path, ab_reuse: bool = False):
     }
     if ab_reuse:
         models["converted, no reuse"] = no_reuse(to_torch(net, weights))
+    if extras:
+        models["converted, plain conv2d"] = PlainConv(to_torch(net, weights))
+        models["converted --fold-bn, plain conv2d"] = PlainConv(
+            to_torch(net, weights, fold_bn=True))
+        models["torchvision, jit.freeze"] = frozen(models["torchvision"])
     return net, models
+
+
+class PlainConv(torch.nn.Module):
+    """The converted model with the prepacked-oneDNN convolution path switched off (every
+    convolution through F.conv2d, as before that change): the A/B of it."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x):
+        from converter.backends import torch_onednn
+        previous = torch_onednn.set_enabled(False)
+        try:
+            return self.model(x)
+        finally:
+            torch_onednn.set_enabled(previous)
+
+
+def frozen(model):
+    """torchvision's model as a tuned user would deploy it on CPU: scripted, frozen and
+    optimised for inference (which prepacks the oneDNN weights and fuses conv+BN+ReLU)."""
+    with torch.no_grad():
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.script(model)))
 
 
 def main(argv=None) -> int:
@@ -97,6 +127,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ab-reuse", action="store_true",
                     help="also run the converted model with in-place reuse off")
+    ap.add_argument("--extras", action="store_true",
+                    help="also run the converted models with plain F.conv2d (prepacking off) "
+                         "and torchvision scripted + frozen + optimize_for_inference")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -104,11 +137,12 @@ def main(argv=None) -> int:
     out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
            "threads": torch.get_num_threads(), "runs": args.runs, "results": []}
     for depth in [int(x) for x in args.depths.split(",")]:
-        net, models = build(depth, Path(args.dir), args.ab_reuse)
+        net, models = build(depth, Path(args.dir), args.ab_reuse, args.extras)
         x1 = torch.randn(1, 3, 224, 224) * 64
         flops = {"converted (IR)": ir_flops(net)}
         for name, m in models.items():
-            flops[name] = counted_flops(m, x1)
+            if "jit.freeze" not in name:  # a ScriptModule's ops are not seen by flop_counter
+                flops[name] = counted_flops(m, x1)
         with torch.inference_mode():  # fold-bn parity on the logits (prob saturates)
             ref = models["converted"].forward_all(x1)["fc1000"]
             folded = models["converted --fold-bn"].forward_all(x1)["fc1000"]
@@ -172,6 +206,14 @@ def report(r) -> str:
                          f"{m['converted --fold-bn']:.2f} | {tv:.2f} | "
                          f"{m['converted'] / tv:.2f}x | {m['converted --fold-bn'] / tv:.2f}x | "
                          f"{row['load']} -> {row['load_after']} |")
+    rows = [row for row in r["results"] if "batch" in row]
+    names = list(rows[0]["median_img_s"]) if rows else []
+    lines += ["", "| model | batch | " + " | ".join(names) + " |",
+              "|---|---|" + "---|" * len(names)]
+    for row in rows:
+        m = row["median_img_s"]
+        lines.append(f"| ResNet-{row['depth']} | {row['batch']} | " + " | ".join(
+            f"{m[n]:.2f} ({m[n] / m['torchvision']:.2f}x)" for n in names) + " |")
     return "\n".join(lines)
 
 

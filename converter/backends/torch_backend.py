@@ -112,14 +112,23 @@ class CaffeNet(nn.Module):
 
     def forward(self, *inputs):
         env = self._run(inputs, every=False)
-        values = tuple(env[self.blob_map[name]] for name in self.output_names)
+        values = tuple(_standard(env[self.blob_map[name]]) for name in self.output_names)
         return values[0] if self.single_output else values
 
     def forward_all(self, *inputs) -> Dict[str, torch.Tensor]:
         """Every Caffe blob the plan computes (plus the inputs), in Caffe's ``net.blobs``
         order, each holding its final value as Caffe's ``net.blobs[name].data`` would."""
         env = self._run(inputs, every=True)
-        return {name: env[ssa] for name, ssa in self.blob_map.items() if ssa in env}
+        return {name: _standard(env[ssa]) for name, ssa in self.blob_map.items() if ssa in env}
+
+
+def _standard(t: torch.Tensor) -> torch.Tensor:
+    """``t`` in the standard contiguous layout: inside the plan, values computed from a
+    packed oneDNN convolution are channels_last (see torch_onednn); callers get NCHW."""
+    if t.dim() == 4 and not t.is_contiguous() \
+            and t.is_contiguous(memory_format=torch.channels_last):
+        return t.contiguous()
+    return t
 
 
 _REUSING = (ops.CaffeBatchNorm, ops.CaffeScale, ops.CaffeReLU, ops.CaffeEltwise)

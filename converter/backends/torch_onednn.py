@@ -1,24 +1,29 @@
 """Prepacked oneDNN convolution weights for no-grad float32 CPU inference.
 
-``F.conv2d`` on the CPU hands float32 convolutions to oneDNN, which first reorders the
-weights into its blocked layout -- on every call. For a converted ResNet that reorder is a
-large share of eager inference time (about a third at batch 1 on a 2-core AVX-512 machine,
-see bench/RESULTS.md). Here the reorder is done once and kept: the packed weight is cached
-on the module and handed to ``torch.ops.mkldnn._convolution_pointwise``, the op that
-PyTorch's own Inductor freezing pass emits for convolutions. It runs the same oneDNN
-primitive on the same data, so its results match ``F.conv2d``'s (bit for bit wherever
-measured; the tests bound the difference by the float32 floor).
+``F.conv2d`` on the CPU hands float32 convolutions to oneDNN, which reorders the weights
+into its blocked layout on every call, and the activations into and out of its native
+channels_last layout. For a converted ResNet that is a large share of eager inference time
+(bench/RESULTS.md). Here the weight reorder is done once and cached on the module, the
+convolution runs through ``torch.ops.mkldnn._convolution_pointwise`` (the op PyTorch's own
+Inductor freezing pass emits for CPU convolutions), and activations stay channels_last from
+one convolution to the next.
+
+Accuracy: it is a float32 convolution like ``F.conv2d`` but its summation order may differ,
+so results agree to float32 rounding, not always bit for bit (Kaiming's ResNet-50 at
+224x224 gave identical results here). ``tests/test_torch_onednn.py`` holds it to the
+a-priori float32 error bound of a dot product; the golden parity tests run through it.
 
 The fast path is only taken where nothing can observe the difference: grad mode off
-(``torch.no_grad`` / ``torch.inference_mode``), a plain contiguous float32 NCHW tensor on the
-CPU, oneDNN available and enabled, and no tracing, scripting, compiling, exporting,
-functorch transform or dispatch mode (FLOP counters, fake tensors) active. Anything else,
-or any failure to pack, uses ``F.conv2d``. The packed copy costs memory equal to the
-convolution weights; :func:`set_enabled` switches the fast path off (and ``release`` on a
-module frees its copy). The cache is keyed on the weight's storage and version counter, so
-replacing or editing a weight in place (``load_state_dict``, ``torch.no_grad`` edits)
-repacks it; edits made through ``weight.data`` bypass the version counter and need
-``release()``.
+(``torch.no_grad`` / ``torch.inference_mode``), a float32 4-D CPU tensor contiguous in NCHW
+or channels_last layout, oneDNN available and enabled, and no tracing, scripting,
+compiling, exporting, functorch transform or dispatch mode (FLOP counters, fake tensors)
+active. Anything else, or any failure to pack, uses ``F.conv2d``.
+
+Memory: the packed copy is as large as the convolution weights. :func:`set_enabled` turns
+the fast path off process-wide; ``release()`` on a module frees its copy. The cache is keyed
+on the weight's storage and version counter, so ``load_state_dict``, ``torch.no_grad``
+in-place edits and new Parameters repack it; edits through ``weight.data`` bypass the
+version counter and need ``release()``.
 """
 
 from __future__ import annotations
@@ -68,7 +73,8 @@ def eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and x.dim() == 4 and weight.dim() == 4 and x.numel() > 0
             and x.dtype == torch.float32 and weight.dtype == torch.float32
             and x.device.type == "cpu" and weight.device.type == "cpu"
-            and x.layout == torch.strided and x.is_contiguous()
+            and x.layout == torch.strided and (x.is_contiguous() or x.is_contiguous(
+                memory_format=torch.channels_last))
             and type(x) is torch.Tensor and not _observed())
 
 
@@ -105,7 +111,12 @@ def packed(cache: Optional[PackedWeight], weight: torch.Tensor, geometry: Tuple,
 
 def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
            geometry: Tuple) -> torch.Tensor:
-    """The convolution with a packed weight (oneDNN's plain output, no fused post-op)."""
+    """The convolution with a packed weight (oneDNN's plain output, no fused post-op).
+
+    The result is channels_last (oneDNN's native activation layout), and so are the
+    element-wise results computed from it, until the next convolution takes it as it is:
+    converting back to NCHW after every convolution would cost about what packing saves.
+    ``CaffeNet`` hands its results back in the standard contiguous layout."""
     padding, stride, dilation, groups = geometry
     b = None if bias is None else bias.detach()
     return torch.ops.mkldnn._convolution_pointwise(
