@@ -31,12 +31,13 @@ class Options:
     allow_nonfinite: bool = False
 
 
-def load_for_conversion(model, opts: Options):
+def load_for_conversion(model, opts: Options, *, lazy: bool = False):
     """Read the model and apply the options that act on the weights (``--rgb``).
-    Returns ``(net, weights, preprocess)``."""
+    Returns ``(net, weights, preprocess)``; ``lazy`` leaves values in the file where it can
+    (see :func:`converter.caffe.weights.load_caffe`)."""
     from .caffe.weights import load_caffe
     net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
-                              allow_nonfinite=opts.allow_nonfinite)
+                              allow_nonfinite=opts.allow_nonfinite, lazy=lazy)
     _check_outputs(net, opts.outputs, model)
     pre = make_preprocess(net, opts.mean, opts.mean_values)
     if opts.rgb:
@@ -69,6 +70,9 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     out = Path(out) if out else Path(model).with_suffix(".safetensors")
     if out.suffix not in TORCH_FORMATS:
         raise UsageError(f"-o must end in {', '.join(TORCH_FORMATS)}", file=out)
+    if out.suffix == ".safetensors" and not opts.fold_bn and not opts.rgb:
+        _caffe2safetensors(model, out, opts)
+        return out
     net, weights, pre = load_for_conversion(model, opts)
     from .backends import torch_export
     from .backends.torch_backend import to_torch
@@ -81,6 +85,21 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     else:
         torch_export.export_onnx(module, out, _input_shape(net), pre)
     return out
+
+
+def _caffe2safetensors(model, out: Path, opts: Options) -> None:
+    """The plain .safetensors job, streamed: every value that is stored unchanged goes from
+    the caffemodel to the output in chunks, so the weights are never all in memory."""
+    net, weights, pre = load_for_conversion(model, opts, lazy=True)
+    from .backends import torch_export
+    from .backends.torch_backend import build_module, to_torch
+    from .backends.torch_ops import weights_follow
+    outputs = list(opts.outputs) if opts.outputs else None
+    with weights_follow():  # the module's values are never used: do not fill them
+        module = build_module(net, outputs)
+    if not torch_export.save_safetensors_streamed(module, net, weights, out, pre):
+        module = to_torch(net, weights, outputs=outputs)  # reads the FileBlobs
+        torch_export.save_safetensors(module, net, out, pre)
 
 
 def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path]:

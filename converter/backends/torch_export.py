@@ -4,23 +4,28 @@ A ``.safetensors`` file written here is self-contained: its metadata carries the
 prototxt text), the requested outputs, whether BatchNorm was folded, and the preprocessing
 facts; a mean image, if any, rides along as the tensor ``__preprocess__.mean_image``.
 :func:`load_torch` rebuilds the module from that file alone. Nothing is ever unpickled.
+
+:func:`save_safetensors_streamed` writes the same file for a module that was never loaded,
+copying blob values straight from the caffemodel (see :mod:`converter.safetensors_io`).
 """
 
 from __future__ import annotations
 
 import json
-from typing import Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 
+from ..caffe.blobs import FileBlob
 from ..caffe.reader import parse_prototxt_text
 from ..caffe.writer import prototxt_text
-from ..errors import CaffeFormatError
+from ..errors import CaffeFormatError, MismatchError
 from ..fileio import atomic_output
 from ..ir import Net
 from ..preprocess import Preprocess
-from .torch_backend import CaffeNet, to_torch
+from ..safetensors_io import CHUNK_BYTES, Entry, write_safetensors
+from .torch_backend import CaffeNet, _checked_shape, to_torch
 
 MEAN_KEY = "__preprocess__.mean_image"
 FORMAT = "resnet-convert/torch/1"
@@ -33,11 +38,84 @@ def save_safetensors(module: CaffeNet, net: Net, path, pre: Preprocess,
     tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     if pre.mean_image is not None:
         tensors[MEAN_KEY] = torch.from_numpy(np.ascontiguousarray(pre.mean_image, np.float32))
-    meta = {"format": FORMAT, "prototxt": prototxt_text(net),
-            "outputs": json.dumps(module.output_names), "fold_bn": json.dumps(fold_bn),
-            "single_output": json.dumps(module.single_output), "preprocess": pre.to_json()}
+    meta = safetensors_metadata(module, net, pre, fold_bn)
     with atomic_output(path, ".safetensors") as tmp:
         save_file(tensors, tmp, metadata=meta)
+
+
+def safetensors_metadata(module: CaffeNet, net: Net, pre: Preprocess,
+                         fold_bn: bool) -> Dict[str, str]:
+    """What :func:`load_torch` needs besides the tensors to rebuild ``module``."""
+    return {"format": FORMAT, "prototxt": prototxt_text(net),
+            "outputs": json.dumps(module.output_names), "fold_bn": json.dumps(fold_bn),
+            "single_output": json.dumps(module.single_output), "preprocess": pre.to_json()}
+
+
+def save_safetensors_streamed(module: CaffeNet, net: Net, weights, path, pre: Preprocess,
+                              chunk_bytes: int = CHUNK_BYTES) -> bool:
+    """Write what ``to_torch(net, weights)`` + :func:`save_safetensors` would, without
+    loading ``module`` (built by ``build_module`` inside ``weights_follow()``, never filled):
+    each state_dict entry comes straight from its Caffe blob, FileBlobs streamed from the
+    caffemodel. The same checks run, with the same errors, as in loading. Returns False,
+    writing nothing, if some state has no Caffe blob (then use the eager path).
+    """
+    entries = _stream_entries(module, net, weights)
+    if entries is None:
+        return False
+    if pre.mean_image is not None:
+        mean = np.ascontiguousarray(pre.mean_image, np.float32)
+        entries.append((MEAN_KEY, "F32", mean.shape, mean))
+    write_safetensors(path, entries, safetensors_metadata(module, net, pre, False),
+                      verify=_unwritten(weights, entries), chunk_bytes=chunk_bytes)
+    return True
+
+
+def _stream_entries(module: CaffeNet, net: Net, weights) -> Optional[List[Entry]]:
+    """``(state_dict key, "F32", shape, blob)`` in state_dict order, checked as
+    ``torch_backend.load_weights`` checks; None if a key has no blob or is not float32."""
+    layers = {l.name: l for l in net.layers}
+    unused = [name for name in weights if name not in layers]
+    if unused:
+        raise MismatchError(f"the weights have layer(s) the net lacks: {', '.join(unused)} "
+                            f"(pass allow_unused=True to ignore them)")
+    sources = {}
+    for name, mname in module.layer_modules.items():
+        for attr, blob in _layer_sources(module._modules[mname], layers[name], weights.get(name)):
+            sources[f"{mname}.{attr}"] = blob
+    state = module.state_dict(keep_vars=True)
+    if set(state) != set(sources) or any(t.dtype != torch.float32 for t in state.values()):
+        return None
+    return [(key, "F32", tuple(t.shape), sources[key]) for key, t in state.items()]
+
+
+def _layer_sources(module: torch.nn.Module, layer, blobs) -> List[Tuple[str, object]]:
+    """``(attribute, blob in its shape)`` for one layer: ``torch_backend._load_layer``'s
+    checks and errors, without touching the values."""
+    attrs = getattr(module, "caffe_blobs", ())
+    blobs = [] if blobs is None and not attrs else blobs
+    if blobs is None:
+        raise MismatchError(f"no weights for this layer (it needs {len(attrs)} blob(s): "
+                            f"{', '.join(attrs)})", layer=layer.name, layer_type=layer.type)
+    if len(blobs) != len(attrs):
+        raise MismatchError(f"the weights have {len(blobs)} blob(s) but the net needs "
+                            f"{len(attrs)} ({', '.join(attrs) or 'none'})",
+                            layer=layer.name, layer_type=layer.type)
+    out = []
+    for i, (attr, blob) in enumerate(zip(attrs, blobs)):
+        shape = _checked_shape(blob, getattr(module, attr).shape, layer, i)
+        if not isinstance(blob, FileBlob):
+            blob = np.asarray(blob).astype(np.float32, copy=False)
+        out.append((attr, blob.reshape(shape)))
+    return out
+
+
+def _unwritten(weights, entries: List[Entry]) -> List[FileBlob]:
+    """The FileBlobs of the caffemodel(s) that the file does not hold (pruned or dropped
+    layers): the eager read checks them for NaN/Inf too."""
+    written = {(id(s.file), s.offset) for _, _, _, s in entries if isinstance(s, FileBlob)}
+    files = {id(b.file): b.file for blobs in weights.values() for b in blobs
+             if isinstance(b, FileBlob)}
+    return [b for f in files.values() for b in f.blobs if (id(f), b.offset) not in written]
 
 
 def load_torch(path) -> Tuple[CaffeNet, Preprocess]:

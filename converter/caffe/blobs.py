@@ -4,19 +4,24 @@ Caffe stores a parameter blob as a ``BlobProto``: its geometry either as a ``Blo
 (before 2015) as the four legacy fields num/channels/height/width, and its values either in
 ``data`` (float) or ``double_data``. Caffe's ``Blob::FromProto`` prefers ``double_data`` when
 present and always holds float32 in the net, which is what we return.
+
+:class:`FileBlob` is a float32 blob whose values are left in the caffemodel until they are
+needed (``load_caffe(..., lazy=True)``), so a converter can stream them to its output.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
+import os
 import warnings
-from typing import Tuple
+from typing import Iterator, List, Tuple
 
 import numpy as np
 
 from ..errors import CaffeFormatError, NonFiniteError
 from .proto import BlobProto
-from .wire import length_delimited
+from .wire import length_delimited, pread_full
 
 # Caffe blobs are indexed with int (Blob::count_ is an int; kMaxBlobAxes = 32).
 MAX_AXES = 32
@@ -119,3 +124,103 @@ def legacy_fit(array: np.ndarray, expected: Tuple[int, ...]) -> np.ndarray | Non
             (1,) * (4 - len(expected)) + tuple(expected) == array.shape:
         return array.reshape(expected)
     return None
+
+
+def _identity(st: os.stat_result) -> Tuple[int, ...]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+class CaffeFile:
+    """A caffemodel whose blob values are read after its layout was (see :class:`FileBlob`).
+
+    No handle is kept open: values are read by reopening the file by name, and a file that
+    is not the one whose layout was read (replaced, resized, rewritten) is refused, since
+    offsets into it would be meaningless.
+    """
+
+    def __init__(self, path, st: os.stat_result):
+        self.name = path  # as the user gave it, for messages
+        self._path = os.path.abspath(path)  # the same file even if the cwd changes
+        self._identity = _identity(st)
+        #: every FileBlob made from this file, in file order: what an eager read checks.
+        self.blobs: List[FileBlob] = []
+
+    def blob(self, offset: int, shape: Tuple[int, ...], where: Tuple[str, str, int],
+             allow_nonfinite: bool) -> "FileBlob":
+        """A new FileBlob for the values at ``offset`` (created in file order); ``where`` is
+        (layer, layer type, blob index), for messages."""
+        blob = FileBlob(self, offset, shape, where, allow_nonfinite)
+        self.blobs.append(blob)
+        return blob
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[int]:
+        """A read-only descriptor of the file, checked to be the file that was laid out."""
+        try:
+            fd = os.open(self._path, os.O_RDONLY)
+        except OSError as exc:
+            raise CaffeFormatError(f"cannot reopen to read the weights: "
+                                   f"{exc.strerror or exc}", file=self.name) from None
+        try:
+            if _identity(os.fstat(fd)) != self._identity:
+                raise CaffeFormatError("the file changed while it was read", file=self.name)
+            yield fd
+        finally:
+            os.close(fd)
+
+    def check_all(self) -> None:
+        """Read and check every blob in file order, as the eager read does: the first one
+        with NaN/Inf raises its NonFiniteError (or, if allowed, each one warns)."""
+        with self.open() as fd:
+            for blob in self.blobs:
+                blob.read(fd)
+
+
+class FileBlob:
+    """A float32 blob whose little-endian values lie in a caffemodel (``CaffeFile``).
+
+    It has the array attributes weight matching uses (``shape``, ``ndim``, ``size``,
+    ``dtype``, ``reshape``); :meth:`read` (or ``np.asarray``) gives exactly the array the
+    eager read gives, NaN/Inf check included -- that check is what is deferred with it.
+    """
+    __slots__ = ("file", "offset", "shape", "where", "allow")
+    dtype = np.dtype(np.float32)
+
+    def __init__(self, file: CaffeFile, offset: int, shape: Tuple[int, ...],
+                 where: Tuple[str, str, int], allow: bool):
+        self.file, self.offset, self.shape = file, offset, tuple(int(d) for d in shape)
+        self.where, self.allow = where, allow  # (layer, layer type, blob index)
+
+    ndim = property(lambda self: len(self.shape))
+    size = property(lambda self: math.prod(self.shape))
+    nbytes = property(lambda self: 4 * self.size)
+
+    def reshape(self, *shape) -> "FileBlob":
+        """The same values viewed with another shape of the same size."""
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):  # numpy's two spellings
+            shape = tuple(shape[0])
+        if math.prod(shape) != self.size:
+            raise ValueError(f"cannot reshape {list(self.shape)} to {list(shape)}")
+        return FileBlob(self.file, self.offset, shape, self.where, self.allow)
+
+    def read(self, fd=None) -> np.ndarray:
+        """The values as a new float32 array, checked for NaN/Inf as the eager read does."""
+        if fd is None:
+            with self.file.open() as fd:
+                return self.read(fd)
+        array = np.empty(self.size, "<f4")
+        pread_full(fd, memoryview(array).cast("B"), self.offset, self.file.name)
+        array = array.astype(np.float32, copy=False).reshape(self.shape)
+        layer, layer_type, index = self.where
+        try:
+            check_finite(array, file=self.file.name, layer=layer, index=index, allow=self.allow)
+        except NonFiniteError as exc:  # the eager read names the type too (weights_from_proto)
+            raise exc.with_context(layer_type=layer_type)
+        return array
+
+    def __array__(self, dtype=None, copy=None):
+        array = self.read()
+        return array if dtype is None else array.astype(dtype, copy=False)
+
+    def __repr__(self) -> str:
+        return f"FileBlob({self.file.name!r}, offset={self.offset}, shape={list(self.shape)})"

@@ -5,32 +5,40 @@ each blob with Blob::ShapeEquals (which lets a legacy 4-D num/channels/height/wi
 a lower-rank shape padded with leading 1s). Caffe silently ignores extra or missing layers;
 we refuse both, because a silently half-initialised model is the worst outcome for a
 converter.
+
+``load_caffe(..., lazy=True)`` leaves float32 values in the file (as FileBlob objects)
+for writers that stream them; every check but the NaN/Inf one still runs at load time.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Dict, List, Optional, Sequence, Set, Tuple
+import os
+from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import numpy as np
 
 from ..errors import CaffeFormatError, ConverterError, MismatchError
 from ..ir import Net
-from .blobs import blob_shape, blob_to_array, check_finite, is_legacy, legacy_fit
+from .blobs import (CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy,
+                    legacy_fit)
 from .wire import BlobData, Values, read_skeleton
 
-Weights = Dict[str, List[np.ndarray]]
+#: layer name -> blobs in Caffe order: arrays, or FileBlobs where loaded lazily.
+Weights = Dict[str, List[Union[np.ndarray, FileBlob]]]
 
 
 def weights_from_proto(netp, path=None, *, allow_nonfinite: bool = False,
-                       blob_data: Optional[BlobData] = None
+                       blob_data: Optional[BlobData] = None, lazy: Optional[CaffeFile] = None
                        ) -> Tuple[Weights, Set[Tuple[str, int]], Dict[str, str]]:
     """Decode the blobs of every layer that has any.
 
     Returns ``(weights, legacy, types)``: layer name -> arrays (Caffe order), the set of
     (layer, blob index) stored in legacy 4-D form, and layer name -> type. ``blob_data``
-    (from :func:`converter.caffe.wire.split_file`) holds the values of blobs whose ``data``/``double_data`` were
-    left out of ``netp``; they are read from the file straight into their arrays.
+    (from :func:`converter.caffe.wire.split_file`) holds the values of blobs whose
+    ``data``/``double_data`` were left out of ``netp``; they are read from the file straight
+    into their arrays, or, with ``lazy`` (that file), float32 ones become FileBlobs and are
+    not read at all.
     """
     from .reader import layer_messages  # reader imports this module
     weights: Weights = {}
@@ -50,7 +58,7 @@ def weights_from_proto(netp, path=None, *, allow_nonfinite: bool = False,
                                                 allow_nonfinite=allow_nonfinite))
                 else:
                     arrays.append(_read_values(blob, blob_data.get((li, i)), path, lp.name,
-                                               i, allow_nonfinite))
+                                               i, allow_nonfinite, lazy, lp.type))
             except ConverterError as exc:
                 raise exc.with_context(layer_type=lp.type)
             if is_legacy(blob):
@@ -124,19 +132,25 @@ def _validated(net: Net, path) -> None:
 
 
 def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None, *,
-               allow_nonfinite: bool = False) -> Tuple[Net, Weights]:
+               allow_nonfinite: bool = False, lazy: bool = False) -> Tuple[Net, Weights]:
     """Load a caffemodel into ``(Net, weights)``; the deploy (TEST-phase) net.
 
     The net comes from ``prototxt`` if given, else from the layer definitions stored in the
     caffemodel itself. ``input_shape`` (N, C, H, W) supplies or overrides the input shape.
     Weights are matched by layer name with shape checks (MismatchError otherwise).
+
+    ``lazy``: where the file's layout allows it, blobs stored as float32 ``data`` are
+    returned as FileBlobs (read, and checked for NaN/Inf, when used); the rest are arrays.
     """
     from .reader import DROPPED_TYPES, net_from_proto, read_caffemodel, read_prototxt
     fast = read_skeleton(path)
     model, blob_data, handle = fast if fast is not None else (read_caffemodel(path), None, None)
     try:
+        lazy_file = handle is not None and lazy  # the fast path knows where values lie
+        source = CaffeFile(path, os.fstat(handle.fileno())) if lazy_file else None
         weights, legacy, types = weights_from_proto(model, path, blob_data=blob_data,
-                                                    allow_nonfinite=allow_nonfinite)
+                                                    allow_nonfinite=allow_nonfinite,
+                                                    lazy=source)
     finally:
         if handle is not None:
             handle.close()
@@ -154,8 +168,10 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
 
 
 def _read_values(blob, values: Optional[Values], path, layer: str, index: int,
-                 allow_nonfinite: bool) -> np.ndarray:
-    """blob_to_array for a skeleton blob whose values are in the file at ``values``."""
+                 allow_nonfinite: bool, lazy: Optional[CaffeFile] = None,
+                 layer_type: Optional[str] = None):
+    """blob_to_array for a skeleton blob whose values are in the file at ``values`` (a
+    FileBlob instead, with ``lazy``, for non-empty float32 values)."""
     shape = blob_shape(blob, file=path, layer=layer, index=index)
     expected = math.prod(shape)
     count = 0 if values is None else values.count
@@ -163,6 +179,8 @@ def _read_values(blob, values: Optional[Values], path, layer: str, index: int,
         raise CaffeFormatError(
             f"blob {index} declares shape {list(shape)} ({expected} values) but holds "
             f"{count} values; the file is truncated or corrupt", file=path, layer=layer)
+    if lazy is not None and values is not None and values.count and values.dtype == "<f4":
+        return lazy.blob(values.offset, shape, (layer, layer_type, index), allow_nonfinite)
     if values is None:
         array = np.zeros(0, np.float32)
     else:

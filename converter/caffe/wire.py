@@ -180,12 +180,16 @@ class _Reader:
 
     def __call__(self, offset: int, count: int, dtype: str) -> np.ndarray:
         array = np.empty(count, dtype=dtype)
-        view = memoryview(array).cast("B")
-        done = 0
-        while done < len(view):
-            n = os.preadv(self.handle.fileno(), [view[done:]], offset + done)
-            if n <= 0:
-                raise CaffeFormatError("the file changed while it was read",
-                                       file=self.handle.name)
-            done += n
+        pread_full(self.handle.fileno(), memoryview(array).cast("B"), offset, self.handle.name)
         return array
+
+
+def pread_full(fd: int, view: memoryview, offset: int, name) -> None:
+    """Fill the byte view ``view`` from ``fd`` at ``offset``; a short read means the file
+    shrank since its layout was read (CaffeFormatError naming ``name``)."""
+    done = 0
+    while done < len(view):
+        n = os.preadv(fd, [view[done:]], offset + done)
+        if n <= 0:
+            raise CaffeFormatError("the file changed while it was read", file=name)
+        done += n
