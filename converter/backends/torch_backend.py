@@ -258,8 +258,9 @@ def _checked_shape(arr, expected, layer, i) -> Tuple[int, ...]:
                         f"{list(expected)}", layer=layer.name, layer_type=layer.type)
 
 
-def _load_layer(module: nn.Module, layer, blobs) -> None:
-    """Load one layer's blobs (Caffe order) into ``module``'s ``caffe_blobs`` attributes."""
+def layer_blob_pairs(module: nn.Module, layer, blobs) -> List[Tuple[str, object]]:
+    """``(attribute, blob)`` pairs for one layer's blobs (Caffe order) and ``module``'s
+    ``caffe_blobs``, after the blob count checks (MismatchError naming the layer)."""
     attrs = getattr(module, "caffe_blobs", ())
     blobs = [] if blobs is None and not attrs else blobs
     if blobs is None:
@@ -269,13 +270,29 @@ def _load_layer(module: nn.Module, layer, blobs) -> None:
         raise MismatchError(f"the weights have {len(blobs)} blob(s) but the net needs "
                             f"{len(attrs)} ({', '.join(attrs) or 'none'})",
                             layer=layer.name, layer_type=layer.type)
-    for i, (attr, arr) in enumerate(zip(attrs, blobs)):
+    return list(zip(attrs, blobs))
+
+
+def _load_layer(module: nn.Module, layer, blobs) -> None:
+    """Load one layer's blobs (Caffe order) into ``module``'s ``caffe_blobs`` attributes."""
+    for i, (attr, arr) in enumerate(layer_blob_pairs(module, layer, blobs)):
         target = getattr(module, attr)
         tensor = _as_tensor(arr, target).reshape(_checked_shape(arr, target.shape, layer, i))
         if isinstance(target, nn.Parameter):
             target.data = tensor
         else:
             module._buffers[attr] = tensor
+
+
+def layers_for_weights(net: Net, weights, allow_unused: bool = False) -> Dict[str, object]:
+    """Layer name -> layer of ``net``; MismatchError if ``weights`` name layers the net
+    lacks (unless ``allow_unused``)."""
+    layers = {l.name: l for l in net.layers}
+    unused = [name for name in weights if name not in layers]
+    if unused and not allow_unused:
+        raise MismatchError(f"the weights have layer(s) the net lacks: {', '.join(unused)} "
+                            f"(pass allow_unused=True to ignore them)")
+    return layers
 
 
 def load_weights(module: CaffeNet, net: Net, weights: Dict[str, List[np.ndarray]],
@@ -288,11 +305,7 @@ def load_weights(module: CaffeNet, net: Net, weights: Dict[str, List[np.ndarray]
     """
     if module.folded:
         raise UsageError("load weights before folding BatchNorm (fold_bn)")
-    layers = {l.name: l for l in net.layers}
-    unused = [name for name in weights if name not in layers]
-    if unused and not allow_unused:
-        raise MismatchError(f"the weights have layer(s) the net lacks: {', '.join(unused)} "
-                            f"(pass allow_unused=True to ignore them)")
+    layers = layers_for_weights(net, weights, allow_unused)
     for name, mname in module.layer_modules.items():
         _load_layer(module._modules[mname], layers[name], weights.get(name))
     return module

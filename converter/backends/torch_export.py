@@ -20,12 +20,13 @@ import torch
 from ..caffe.blobs import FileBlob
 from ..caffe.reader import parse_prototxt_text
 from ..caffe.writer import prototxt_text
-from ..errors import CaffeFormatError, MismatchError
+from ..errors import CaffeFormatError
 from ..fileio import atomic_output
 from ..ir import Net
 from ..preprocess import Preprocess
 from ..safetensors_io import CHUNK_BYTES, Entry, write_safetensors
-from .torch_backend import CaffeNet, _checked_shape, to_torch
+from .torch_backend import (CaffeNet, _checked_shape, layer_blob_pairs, layers_for_weights,
+                            to_torch)
 
 MEAN_KEY = "__preprocess__.mean_image"
 FORMAT = "resnet-convert/torch/1"
@@ -73,11 +74,7 @@ def save_safetensors_streamed(module: CaffeNet, net: Net, weights, path, pre: Pr
 def _stream_entries(module: CaffeNet, net: Net, weights) -> Optional[List[Entry]]:
     """``(state_dict key, "F32", shape, blob)`` in state_dict order, checked as
     ``torch_backend.load_weights`` checks; None if a key has no blob or is not float32."""
-    layers = {l.name: l for l in net.layers}
-    unused = [name for name in weights if name not in layers]
-    if unused:
-        raise MismatchError(f"the weights have layer(s) the net lacks: {', '.join(unused)} "
-                            f"(pass allow_unused=True to ignore them)")
+    layers = layers_for_weights(net, weights)
     sources = {}
     for name, mname in module.layer_modules.items():
         for attr, blob in _layer_sources(module._modules[mname], layers[name], weights.get(name)):
@@ -91,17 +88,8 @@ def _stream_entries(module: CaffeNet, net: Net, weights) -> Optional[List[Entry]
 def _layer_sources(module: torch.nn.Module, layer, blobs) -> List[Tuple[str, object]]:
     """``(attribute, blob in its shape)`` for one layer: ``torch_backend._load_layer``'s
     checks and errors, without touching the values."""
-    attrs = getattr(module, "caffe_blobs", ())
-    blobs = [] if blobs is None and not attrs else blobs
-    if blobs is None:
-        raise MismatchError(f"no weights for this layer (it needs {len(attrs)} blob(s): "
-                            f"{', '.join(attrs)})", layer=layer.name, layer_type=layer.type)
-    if len(blobs) != len(attrs):
-        raise MismatchError(f"the weights have {len(blobs)} blob(s) but the net needs "
-                            f"{len(attrs)} ({', '.join(attrs) or 'none'})",
-                            layer=layer.name, layer_type=layer.type)
     out = []
-    for i, (attr, blob) in enumerate(zip(attrs, blobs)):
+    for i, (attr, blob) in enumerate(layer_blob_pairs(module, layer, blobs)):
         shape = _checked_shape(blob, getattr(module, attr).shape, layer, i)
         if not isinstance(blob, FileBlob):
             blob = np.asarray(blob).astype(np.float32, copy=False)
