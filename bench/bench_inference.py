@@ -9,7 +9,7 @@ Models per depth: ``converted`` (``to_torch(net, weights)``), ``converted --fold
 (``to_torch(..., fold_bn=True)``) and ``torchvision`` (v1.5, random weights: speed does not
 depend on the values); with ``--extras`` also both converted models with the prepacked oneDNN
 convolution path off, and torchvision scripted + frozen + ``optimize_for_inference``. fp32, eval, ``torch.inference_mode``, ``torch.set_num_threads``.
-Each run times enough forward passes to take about ``--seconds``; the models are interleaved
+Each run times enough forward passes to take about ``--seconds`` (at least ``--min-iters``); the models are interleaved
 run by run (A B C A B C ...) so that a change of machine load hits all of them alike; the
 median images/s over ``--runs`` runs is reported, with the load average before and after.
 
@@ -124,6 +124,9 @@ def main(argv=None) -> int:
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=1.5, help="target length of one run")
+    ap.add_argument("--min-iters", type=int, default=3,
+                    help="forward passes per run at least: one-pass runs (ResNet-152 batch 16 "
+                         "takes ~2.5 s) gave unstable ratios between models")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--ab-reuse", action="store_true",
                     help="also run the converted model with in-place reuse off")
@@ -161,7 +164,7 @@ def main(argv=None) -> int:
                     t = time.perf_counter()
                     m(x)
                     one = time.perf_counter() - t
-                    iters[name] = max(1, round(args.seconds / one))
+                    iters[name] = max(args.min_iters, round(args.seconds / one))
                 lo = load()
                 rates = {name: [] for name in models}
                 for _ in range(args.runs):

@@ -20,10 +20,10 @@ compiling, exporting, functorch transform or dispatch mode (FLOP counters, fake 
 active. Anything else, or any failure to pack, uses ``F.conv2d``.
 
 Memory: the packed copy is as large as the convolution weights. :func:`set_enabled` turns
-the fast path off process-wide; ``release()`` on a module frees its copy. The cache is keyed
-on the weight's storage and version counter, so ``load_state_dict``, ``torch.no_grad``
-in-place edits and new Parameters repack it; edits through ``weight.data`` bypass the
-version counter and need ``release()``.
+the fast path off process-wide; ``release()`` on a module frees its copy. The cache is
+keyed on the weight's storage and version counter and on the input shape, so a new input
+shape, ``load_state_dict``, ``torch.no_grad`` in-place edits and new Parameters repack it;
+edits through ``weight.data`` bypass the version counter and need ``release()``.
 """
 
 from __future__ import annotations
@@ -78,6 +78,14 @@ def eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and type(x) is torch.Tensor and not _observed())
 
 
+def _addend_ok(other: torch.Tensor) -> bool:
+    """A tensor oneDNN can add as a post-op: float32, CPU, dense, channels_last (the layout
+    of the convolution's own output, so the add needs no reorder)."""
+    return (other.dtype == torch.float32 and other.device.type == "cpu"
+            and type(other) is torch.Tensor and other.layout == torch.strided
+            and other.dim() == 4 and other.is_contiguous(memory_format=torch.channels_last))
+
+
 class PackedWeight:
     """One convolution's packed weight, remembered with what it was packed from."""
     __slots__ = ("key", "tensor")
@@ -86,17 +94,19 @@ class PackedWeight:
         self.key, self.tensor = key, tensor
 
 
-def _key(weight: torch.Tensor, geometry: Tuple) -> Tuple:
-    return (weight.data_ptr(), weight._version, tuple(weight.shape),
-            tuple(weight.stride()), geometry)
+def _key(weight: torch.Tensor, geometry: Tuple, x: torch.Tensor) -> Tuple:
+    return (weight.data_ptr(), weight._version, tuple(weight.shape), tuple(weight.stride()),
+            geometry, tuple(x.shape))
 
 
 def packed(cache: Optional[PackedWeight], weight: torch.Tensor, geometry: Tuple,
            x: torch.Tensor) -> PackedWeight:
-    """``cache`` if it still matches ``weight``, else a freshly packed weight (its tensor is
-    None when oneDNN refuses to pack it: the caller then uses ``F.conv2d``). The layout is
-    chosen for ``x``'s shape; oneDNN takes it for any batch size."""
-    key = _key(weight, geometry)
+    """``cache`` if it still matches ``weight`` and ``x``'s shape, else a freshly packed
+    weight (its tensor is None when oneDNN refuses to pack it: the caller then uses
+    ``F.conv2d``). oneDNN picks the weight layout for the input shape, and a layout picked
+    for batch 1 runs ResNet-152 at batch 16 about 12% slower, so a new input shape repacks
+    (one reorder, what ``F.conv2d`` does on every call); one packed copy is kept."""
+    key = _key(weight, geometry, x)
     if cache is not None and cache.key == key:
         return cache
     padding, stride, dilation, groups = geometry
@@ -110,8 +120,11 @@ def packed(cache: Optional[PackedWeight], weight: torch.Tensor, geometry: Tuple,
 
 
 def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
-           geometry: Tuple) -> torch.Tensor:
-    """The convolution with a packed weight (oneDNN's plain output, no fused post-op).
+           geometry: Tuple, other: Optional[torch.Tensor] = None,
+           relu: bool = False) -> torch.Tensor:
+    """The convolution with a packed weight; ``other`` is added to it and ``relu`` applied
+    as oneDNN post-ops (conv + bias, + other, then max(., 0): the same float32 operations in
+    the same order as separate ops).
 
     The result is channels_last (oneDNN's native activation layout), and so are the
     element-wise results computed from it, until the next convolution takes it as it is:
@@ -119,9 +132,12 @@ def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
     ``CaffeNet`` hands its results back in the standard contiguous layout."""
     padding, stride, dilation, groups = geometry
     b = None if bias is None else bias.detach()
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, weight.tensor, b, list(padding), list(stride), list(dilation), groups,
-        "none", [], "")
+    args = (weight.tensor, b, list(padding), list(stride), list(dilation), groups)
+    if other is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if relu else "none",
+                                                       [], "")
+    return torch.ops.mkldnn._convolution_pointwise.binary(
+        x, other, *args, "add", 1.0, "relu" if relu else None, [], "")
 
 
 class PackedConvolution:
@@ -129,15 +145,21 @@ class PackedConvolution:
     in ``_packed`` (never in the state_dict, pickles or deep copies)."""
     _packed: Optional[PackedWeight] = None
 
-    def packed_conv2d(self, x: torch.Tensor, geometry: Tuple) -> Optional[torch.Tensor]:
-        """The convolution through the packed weight, or None where it may not be used
-        (``geometry`` is (padding, stride, dilation, groups))."""
+    def packed_conv2d(self, x: torch.Tensor, geometry: Tuple,
+                      other: Optional[torch.Tensor] = None,
+                      relu: bool = False) -> Optional[torch.Tensor]:
+        """The convolution (+ ``other``, then ReLU if asked) through the packed weight, or
+        None where it may not be used (``geometry`` is (padding, stride, dilation, groups))."""
         if not eligible(x, self.weight):
             return None
         self._packed = packed(self._packed, self.weight, geometry, x)
         if self._packed.tensor is None:
             return None
-        return conv2d(x, self._packed, self.bias, geometry)
+        if other is None or _addend_ok(other):
+            return conv2d(x, self._packed, self.bias, geometry, other, relu)
+        y = conv2d(x, self._packed, self.bias, geometry)  # then the same ops, one by one
+        y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
+        return torch.relu_(y) if relu else y
 
     def release(self) -> None:
         """Free the packed copy of the weight (it is made again when next needed)."""
