@@ -66,11 +66,7 @@ def counted_flops(model, x) -> int:
 
 def no_reuse(model):
     """The converted model with in-place reuse of dead values switched off (A/B of it)."""
-    model.reuse.clear()
-    model.reuse_all.clear()
-    strip = lambda steps: [(n, b, t, {k: v for k, v in kw.items() if k != "reuse"})  # noqa
-                           for n, b, t, kw in steps]
-    model._steps, model._steps_all = strip(model._steps), strip(model._steps_all)
+    model.reuse_memory = False
     return model
 
 

@@ -6,7 +6,8 @@
    missing or extra values) and a few hundred corrupted (truncated, byte-flipped) files.
 2. The torch back end's in-place reuse of dead values: ``forward``/``forward_all`` of
    ResNet-50 (plain, ``fold_bn``, with requested outputs) bit-identical with reuse switched
-   off, the input untouched, and a plan changed after building (``fold_batchnorm``) re-planned.
+   off (``reuse_memory = False``), the input untouched, and a plan changed after building
+   (``fold_batchnorm``) re-planned. (Fused post-ops: tests/test_torch_steps.py.)
 
     python bench/check_fast_paths.py [--model /var/tmp/resnet-bench/ResNet-50-model.caffemodel]
 """
@@ -126,9 +127,7 @@ def check_inplace(model: str) -> int:
         x = torch.randn(2, 3, 224, 224) * 64
         a, pa = run(m, x)
         n = (len(m.reuse), len(m.reuse_all))
-        m.reuse.clear()
-        m.reuse_all.clear()
-        m._planned = m._plan_key()
+        m.reuse_memory = False
         b, pb = run(m, x)
         same = a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a) and all(
             torch.equal(u, v) for u, v in zip(pa, pb))
@@ -142,9 +141,7 @@ def check_inplace(model: str) -> int:
     with torch.inference_mode():
         m(x)
     ref = to_torch(net, w, fold_bn=True)
-    ref.reuse.clear()
-    ref.reuse_all.clear()
-    ref._planned = ref._plan_key()
+    ref.reuse_memory = False
     with torch.inference_mode():
         same = torch.equal(m.forward_all(x)["fc1000"], ref.forward_all(x)["fc1000"])
     bad += not same

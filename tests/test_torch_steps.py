@@ -133,3 +133,17 @@ def test_switching_fusion_off_replans():
     with torch.no_grad():
         module(torch.randn(2, 3, 13, 13))
     assert len(module._steps) > before
+
+
+def test_switching_memory_reuse_off_replans_and_changes_nothing():
+    net = bottleneck_net()
+    weights = random_weights(net)
+    module, reference = to_torch(net, weights), to_torch(net, weights)
+    assert any("reuse" in s[3] for s in module._steps)
+    reference.reuse_memory = False
+    x = torch.randn(2, 3, 13, 13)
+    with torch.no_grad():
+        assert torch.equal(module(x), reference(x))
+        a, b = module.forward_all(x), reference.forward_all(x)
+    assert not any("reuse" in s[3] for s in reference._steps + reference._steps_all)
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -55,24 +55,27 @@ class CaffeNet(nn.Module):
         #: forward_all (which returns every blob, so may reuse less); see plan_inplace.
         self.reuse: Dict[int, int] = {}
         self.reuse_all: Dict[int, int] = {}
-        #: Fold ReLU / Eltwise SUM into the convolution feeding them (see torch_steps).
+        #: Fold ReLU / Eltwise SUM into the convolution feeding them (see torch_steps), and
+        #: let steps compute in dead values' memory (plan_inplace): both change no value.
         self.fuse_post_ops = True
+        self.reuse_memory = True
         self._steps: List[tuple] = []
         self._steps_all: List[tuple] = []
         self._planned: list = []
         self.plan_inplace()
 
     def _plan_key(self) -> list:
-        return [(tuple(self.output_names), self.fuse_post_ops)] + [
+        return [(tuple(self.output_names), self.fuse_post_ops, self.reuse_memory)] + [
             (s, self._modules.get(s[0])) for s in self.plan]
 
     def plan_inplace(self) -> None:
         """Decide which steps may compute in a bottom's memory and which post-ops to fuse
-        (done again on its own when the plan, the submodules or ``fuse_post_ops`` change). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1) when that value
-        is fresh (made by a module that always returns a new tensor or a reused one of its
-        own, see ``_fresh``), read by this step alone and only once, and neither a net
-        input nor a value the call returns: the requested outputs for ``forward``, every
-        Caffe blob's final value for ``forward_all``."""
+        (done again on its own when the plan, the submodules, ``fuse_post_ops`` or
+        ``reuse_memory`` change). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1)
+        when that value is fresh (made by a module that always returns a new tensor or a
+        reused one of its own, see ``_fresh``), read by this step alone and only once, and
+        neither a net input nor a value the call returns: the requested outputs for
+        ``forward``, every Caffe blob's final value for ``forward_all``."""
         consumers: Dict[str, List[int]] = {}
         producer: Dict[str, Tuple[nn.Module, int]] = {}
         for i, (name, bottoms, tops) in enumerate(self.plan):
@@ -86,7 +89,7 @@ class CaffeNet(nn.Module):
         every = set(self.blob_map.values()) | inputs
         for target, exposed in ((self.reuse, returned), (self.reuse_all, every)):
             target.clear()
-            for i, (name, bottoms, _) in enumerate(self.plan):
+            for i, (name, bottoms, _) in enumerate(self.plan if self.reuse_memory else ()):
                 module = self._modules[name]
                 if not isinstance(module, _REUSING):
                     continue
@@ -181,7 +184,7 @@ def sanitize_module_name(name: str, taken: set) -> str:
 _RESERVED = {"training", "input_names", "plan", "layer_modules", "blob_map", "output_names",
              "single_output", "folded", "forward_all", "_run", "reuse", "reuse_all",
              "plan_inplace", "_planned", "_plan_key", "fuse_post_ops", "_steps",
-             "_steps_all"}
+             "_steps_all", "reuse_memory"}
 
 
 def _resolve_outputs(net: Net, final: Dict[str, str], outputs) -> Tuple[List[str], bool]:
