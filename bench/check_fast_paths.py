@@ -7,7 +7,7 @@
 2. The torch back end's in-place reuse of dead values: ``forward``/``forward_all`` of
    ResNet-50 (plain, ``fold_bn``, with requested outputs) bit-identical with reuse switched
    off (``reuse_memory = False``), the input untouched, and a plan changed after building
-   (``fold_batchnorm``) re-planned. (Fused post-ops: tests/test_torch_steps.py.)
+   (``fold_batchnorm``) re-planned.
 
     python bench/check_fast_paths.py [--model /var/tmp/resnet-bench/ResNet-50-model.caffemodel]
 """

@@ -308,3 +308,17 @@ def test_fold_bn_factor_zero_and_guards():
     assert (got - want).abs().max() <= 1e-5 * want.abs().max()
     with pytest.raises(UsageError):
         load_weights(folded, net, weights)
+
+
+def test_switching_memory_reuse_off_replans_and_changes_nothing():
+    net = bottleneck_net()
+    weights = random_weights(net)
+    module, reference = to_torch(net, weights), to_torch(net, weights)
+    assert module.reuse and module.reuse_all
+    reference.reuse_memory = False
+    x = torch.randn(2, 3, 13, 13)
+    with torch.no_grad():
+        assert torch.equal(module(x), reference(x))
+        a, b = module.forward_all(x), reference.forward_all(x)
+    assert not reference.reuse and not reference.reuse_all
+    assert list(a) == list(b) and all(torch.equal(a[k], b[k]) for k in a)
