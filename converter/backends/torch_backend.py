@@ -3,7 +3,8 @@
 The module runs a static plan over the SSA form of the net (``Net.ssa``): a list of
 ``(submodule name, bottom SSA names, top SSA names)`` in Caffe's layer order. Submodules are
 named after Caffe layers, so the state_dict reads ``conv1.weight``, ``bn_conv1.mean``, ...
-The plan is plain Python over fixed lists, so ``torch.export`` unrolls it (batch dimension
+What runs is the plan compiled to steps (``torch_steps``: in-place reuse of dead values, and
+ReLU / Eltwise SUM fused into the convolution feeding them). The steps are plain Python over fixed lists, so ``torch.export`` unrolls it (batch dimension
 dynamic) and ONNX export works.
 """
 
@@ -22,6 +23,7 @@ from ..ir.shapes import infer_shapes
 from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
 from . import torch_ops as ops
 from .torch_ops import weights_follow
+from .torch_steps import compile_steps
 
 Step = Tuple[str, Tuple[str, ...], Tuple[str, ...]]
 
@@ -53,18 +55,23 @@ class CaffeNet(nn.Module):
         #: forward_all (which returns every blob, so may reuse less); see plan_inplace.
         self.reuse: Dict[int, int] = {}
         self.reuse_all: Dict[int, int] = {}
-        #: Let steps compute in dead values' memory (see plan_inplace; changes no value).
+        #: Fold ReLU / Eltwise SUM into the convolution feeding them (see torch_steps), and
+        #: let steps compute in dead values' memory (plan_inplace): both change no value.
+        self.fuse_post_ops = True
         self.reuse_memory = True
+        self._steps: List[tuple] = []
+        self._steps_all: List[tuple] = []
         self._planned: list = []
         self.plan_inplace()
 
     def _plan_key(self) -> list:
-        return [(tuple(self.output_names), self.reuse_memory)] + [
+        return [(tuple(self.output_names), self.fuse_post_ops, self.reuse_memory)] + [
             (s, self._modules.get(s[0])) for s in self.plan]
 
     def plan_inplace(self) -> None:
-        """Decide which steps may compute in a bottom's memory (done again on its own when
-        the plan, the submodules or ``reuse_memory`` change). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1)
+        """Decide which steps may compute in a bottom's memory and which post-ops to fuse
+        (done again on its own when the plan, the submodules, ``fuse_post_ops`` or
+        ``reuse_memory`` change). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1)
         when that value is fresh (made by a module that always returns a new tensor or a
         reused one of its own, see ``_fresh``), read by this step alone and only once, and
         neither a net input nor a value the call returns: the requested outputs for
@@ -80,19 +87,25 @@ class CaffeNet(nn.Module):
         inputs = set(self.input_names)
         returned = {self.blob_map[n] for n in self.output_names} | inputs
         every = set(self.blob_map.values()) | inputs
-        for target, exposed in ((self.reuse, returned), (self.reuse_all, every)):
-            target.clear()
-            for i, (name, bottoms, _) in enumerate(self.plan if self.reuse_memory else ()):
-                module = self._modules[name]
-                if not isinstance(module, _REUSING):
-                    continue
+        self._steps = self._compile(self.reuse, returned, consumers, producer)
+        self._steps_all = self._compile(self.reuse_all, every, consumers, producer)
+
+    def _compile(self, target: Dict[int, int], exposed: set, consumers, producer) -> list:
+        """Fill ``target`` (step -> reused bottom) and return the steps (``torch_steps``)."""
+        fresh = {v for v, made_by in producer.items() if _fresh(*made_by)} \
+            if self.reuse_memory else set()
+        dead = {v for v in fresh if len(consumers.get(v, ())) == 1 and v not in exposed}
+        target.clear()
+        for i, (name, bottoms, _) in enumerate(self.plan):
+            module = self._modules[name]
+            if isinstance(module, _REUSING):
                 candidates = (0, 1) if isinstance(module, ops.CaffeEltwise) else (0,)
-                for k in candidates:
-                    if k < len(bottoms) and bottoms[k] not in exposed \
-                            and consumers.get(bottoms[k]) == [i] \
-                            and _fresh(*producer.get(bottoms[k], (None, 0))):
-                        target[i] = k
-                        break
+                k = next((k for k in candidates if k < len(bottoms) and bottoms[k] in dead),
+                         None)
+                if k is not None:
+                    target[i] = k
+        return compile_steps(self.plan, self._modules, target, exposed, fresh,
+                             self.fuse_post_ops)
 
     def _run(self, inputs, every: bool) -> Dict[str, torch.Tensor]:
         if len(inputs) != len(self.input_names):
@@ -100,13 +113,9 @@ class CaffeNet(nn.Module):
                              f"({', '.join(self.input_names)}), got {len(inputs)}")
         if self._planned != self._plan_key():  # plan or submodules changed since (fold_bn)
             self.plan_inplace()
-        reuse = self.reuse_all if every else self.reuse
         env = dict(zip(self.input_names, inputs))
-        for i, (name, bottoms, tops) in enumerate(self.plan):
-            args = [env[b] for b in bottoms]
-            k = reuse.get(i)
-            result = self._modules[name](*args) if k is None else \
-                self._modules[name](*args, reuse=k)
+        for name, bottoms, tops, kwargs in (self._steps_all if every else self._steps):
+            result = self._modules[name](*[env[b] for b in bottoms], **kwargs)
             if len(tops) == 1:
                 env[tops[0]] = result
             else:
@@ -176,7 +185,8 @@ def sanitize_module_name(name: str, taken: set) -> str:
 
 _RESERVED = {"training", "input_names", "plan", "layer_modules", "blob_map", "output_names",
              "single_output", "folded", "forward_all", "_run", "reuse", "reuse_all",
-             "plan_inplace", "_planned", "_plan_key", "reuse_memory"}
+             "plan_inplace", "_planned", "_plan_key", "fuse_post_ops", "_steps",
+             "_steps_all", "reuse_memory"}
 
 
 def _resolve_outputs(net: Net, final: Dict[str, str], outputs) -> Tuple[List[str], bool]:

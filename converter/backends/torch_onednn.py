@@ -78,6 +78,14 @@ def eligible(x: torch.Tensor, weight: torch.Tensor) -> bool:
             and type(x) is torch.Tensor and not _observed())
 
 
+def _addend_ok(other: torch.Tensor) -> bool:
+    """A tensor oneDNN can add as a post-op: float32, CPU, dense, channels_last (the layout
+    of the convolution's own output, so the add needs no reorder)."""
+    return (other.dtype == torch.float32 and other.device.type == "cpu"
+            and type(other) is torch.Tensor and other.layout == torch.strided
+            and other.dim() == 4 and other.is_contiguous(memory_format=torch.channels_last))
+
+
 class PackedWeight:
     """One convolution's packed weight, remembered with what it was packed from."""
     __slots__ = ("key", "tensor")
@@ -112,8 +120,11 @@ def packed(cache: Optional[PackedWeight], weight: torch.Tensor, geometry: Tuple,
 
 
 def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
-           geometry: Tuple) -> torch.Tensor:
-    """The convolution with a packed weight (oneDNN's plain output, no post-op).
+           geometry: Tuple, other: Optional[torch.Tensor] = None,
+           relu: bool = False) -> torch.Tensor:
+    """The convolution with a packed weight; ``other`` is added to it (in ``other``'s
+    memory, which the result then is) and ``relu`` applied, as oneDNN post-ops: conv + bias,
+    + other, then max(., 0), the same float32 operations in the same order as separate ops.
 
     The result is channels_last (oneDNN's native activation layout), and so are the
     element-wise results computed from it, until the next convolution takes it as it is:
@@ -121,9 +132,14 @@ def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
     ``CaffeNet`` hands its results back in the standard contiguous layout."""
     padding, stride, dilation, groups = geometry
     b = None if bias is None else bias.detach()
-    return torch.ops.mkldnn._convolution_pointwise(
-        x, weight.tensor, b, list(padding), list(stride), list(dilation), groups,
-        "none", [], "")
+    args = (weight.tensor, b, list(padding), list(stride), list(dilation), groups)
+    if other is None:
+        return torch.ops.mkldnn._convolution_pointwise(x, *args, "relu" if relu else "none",
+                                                       [], "")
+    # Accumulate into other's memory (the caller passes it only when it is dead): the
+    # out-of-place binary op measured no faster than separate ops, this one is.
+    return torch.ops.mkldnn._convolution_pointwise_.binary(
+        other, x, *args, "add", 1.0, "relu" if relu else None, [], "")
 
 
 class PackedConvolution:
@@ -131,15 +147,21 @@ class PackedConvolution:
     in ``_packed`` (never in the state_dict, pickles or deep copies)."""
     _packed: Optional[PackedWeight] = None
 
-    def packed_conv2d(self, x: torch.Tensor, geometry: Tuple) -> Optional[torch.Tensor]:
-        """The convolution through the packed weight, or None where it may not be used
-        (``geometry`` is (padding, stride, dilation, groups))."""
+    def packed_conv2d(self, x: torch.Tensor, geometry: Tuple,
+                      other: Optional[torch.Tensor] = None,
+                      relu: bool = False) -> Optional[torch.Tensor]:
+        """The convolution (+ ``other``, then ReLU if asked) through the packed weight, or
+        None where it may not be used (``geometry`` is (padding, stride, dilation, groups))."""
         if not eligible(x, self.weight):
             return None
         self._packed = packed(self._packed, self.weight, geometry, x)
         if self._packed.tensor is None:
             return None
-        return conv2d(x, self._packed, self.bias, geometry)
+        if other is None or _addend_ok(other):
+            return conv2d(x, self._packed, self.bias, geometry, other, relu)
+        y = conv2d(x, self._packed, self.bias, geometry)  # then the same ops, one by one
+        y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
+        return torch.relu_(y) if relu else y
 
     def release(self) -> None:
         """Free the packed copy of the weight (it is made again when next needed)."""

@@ -69,12 +69,19 @@ class CaffeConvolution(onednn.PackedConvolution, nn.Module):
         if not p.bias_term:
             self.caffe_blobs = ("weight",)
 
-    def forward(self, x):
-        y = self.packed_conv2d(x, (self.padding, self.stride, self.dilation, self.groups))
+    def forward(self, x, other=None, *, relu: bool = False):
+        """The convolution of ``x``; with ``other``, plus ``other`` (an Eltwise SUM fused in,
+        possibly computed in ``other``'s memory: the plan passes only a dead value); with
+        ``relu``, then max(., 0) (a ReLU fused in). See ``torch_steps``."""
+        geometry = (self.padding, self.stride, self.dilation, self.groups)
+        y = self.packed_conv2d(x, geometry, other, relu)
         if y is not None:
             return y
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
-                        self.dilation, self.groups)
+        y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
+                     self.dilation, self.groups)
+        if other is not None:
+            y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
+        return F.relu(y, inplace=True) if relu else y
 
 
 class CaffeInnerProduct(nn.Module):
