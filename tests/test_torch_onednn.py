@@ -10,8 +10,8 @@ Accuracy criterion: any float32 summation order of a K-term dot product plus a b
 "Accuracy and Stability of Numerical Algorithms", 3.1). The test checks that bound element by
 element against a float64 convolution, so it holds for oneDNN's blocking on any CPU. On this
 project's 2-core AVX-512 machine the packed path's worst error over 1,680 shapes was
-3.7e-6 x max|exact| (F.conv2d's 1.3e-6), and bit-identical results on Kaiming's ResNet-50 at
-224x224 (bench/RESULTS.md).
+3.7e-6 x max|exact| (F.conv2d's 1.3e-6), and bit-identical results on a ResNet-50 in Kaiming's
+layout at 224x224 (bench/RESULTS.md).
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ Inductor freezing pass emits for CPU convolutions), and activations stay channel
 one convolution to the next.
 
 Accuracy: it is a float32 convolution like ``F.conv2d`` but its summation order may differ,
-so results agree to float32 rounding, not always bit for bit (Kaiming's ResNet-50 at
-224x224 gave identical results here). ``tests/test_torch_onednn.py`` holds it to the
+so results agree to float32 rounding, not always bit for bit (a ResNet-50 in Kaiming's
+layout at 224x224 gave identical results here). ``tests/test_torch_onednn.py`` holds it to the
 a-priori float32 error bound of a dot product; the golden parity tests run through it.
 
 The fast path is only taken where nothing can observe the difference: grad mode off
