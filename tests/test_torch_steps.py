@@ -141,13 +141,29 @@ def test_switching_fusion_off_replans():
 
 
 
-def test_a_shortcut_read_later_is_not_overwritten(packing):
-    """r is read again after the sum: the convolution must not accumulate into it."""
-    net = _relu_net(shortcut_reused=True)
+def _shortcut_net(read_later: bool):
+    """r = relu(conv(data)); e = conv(data) (it does not read r); s = r + e, relu in place;
+    with ``read_later``, t = s + r reads the shortcut r again after the sum."""
+    layers = [conv("c", "data", "c", 4, k=3, p=1, bias=True),
+              Layer("r", "ReLU", ["c"], ["r"]),
+              conv("e", "data", "e", 4, k=3, p=1),
+              Layer("s", "Eltwise", ["r", "e"], ["s"], EltwiseParam()),
+              Layer("s_relu", "ReLU", ["s"], ["s"])]
+    if read_later:
+        layers.append(Layer("t", "Eltwise", ["s", "r"], ["t"], EltwiseParam()))
+    return Net("shortcut", layers=layers, inputs={"data": (2, 4, 7, 7)})
+
+
+@pytest.mark.parametrize("read_later", [False, True])
+def test_a_shortcut_read_later_is_not_overwritten(packing, read_later):
+    """The sum fuses into conv 'e' (accumulating into r) only when no later step reads r."""
+    net = _shortcut_net(read_later)
     weights = random_weights(net)
-    module, reference = to_torch(net, weights, outputs="t"), to_torch(net, weights, outputs="t")
+    out = "t" if read_later else "s"
+    module, reference = to_torch(net, weights, outputs=out), to_torch(net, weights, outputs=out)
     reference.fuse_post_ops = False
-    assert _fusions(module, module._steps) == [("c", True, False)]
+    expected = [("c", True, False)] + ([] if read_later else [("e", True, True)])
+    assert _fusions(module, module._steps) == expected
     x = torch.randn(2, 4, 7, 7)
     with torch.no_grad():
         assert torch.equal(module(x), reference(x))

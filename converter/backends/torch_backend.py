@@ -4,8 +4,9 @@ The module runs a static plan over the SSA form of the net (``Net.ssa``): a list
 ``(submodule name, bottom SSA names, top SSA names)`` in Caffe's layer order. Submodules are
 named after Caffe layers, so the state_dict reads ``conv1.weight``, ``bn_conv1.mean``, ...
 What runs is the plan compiled to steps (``torch_steps``: in-place reuse of dead values, and
-ReLU / Eltwise SUM fused into the convolution feeding them). The steps are plain Python over fixed lists, so ``torch.export`` unrolls it (batch dimension
-dynamic) and ONNX export works.
+ReLU / Eltwise SUM fused into the convolution feeding them). The steps are plain Python over
+fixed lists, so ``torch.export`` unrolls them (batch dimension dynamic) and ONNX export
+works.
 """
 
 from __future__ import annotations
@@ -104,7 +105,7 @@ class CaffeNet(nn.Module):
                          None)
                 if k is not None:
                     target[i] = k
-        return compile_steps(self.plan, self._modules, target, exposed, fresh,
+        return compile_steps(self.plan, self._modules, target, exposed, fresh, consumers,
                              self.fuse_post_ops)
 
     def _run(self, inputs, every: bool) -> Dict[str, torch.Tensor]:

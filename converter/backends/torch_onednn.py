@@ -31,6 +31,7 @@ from __future__ import annotations
 from typing import Optional, Tuple
 
 import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
 
 _ENABLED = True
 
@@ -59,7 +60,6 @@ _AVAILABLE = _op_available()
 
 def _observed() -> bool:
     """True when something may be watching the ops (tracing, export, FLOP counting...)."""
-    from torch.utils._python_dispatch import _get_current_dispatch_mode
     functorch = getattr(torch._C._functorch, "_are_functorch_transforms_active", None)
     return (torch.jit.is_tracing() or torch.jit.is_scripting()
             or torch.compiler.is_compiling() or _get_current_dispatch_mode() is not None
@@ -142,6 +142,14 @@ def conv2d(x: torch.Tensor, weight: PackedWeight, bias: Optional[torch.Tensor],
         other, x, *args, "add", 1.0, "relu" if relu else None, [], "")
 
 
+def add_relu(y: torch.Tensor, other: Optional[torch.Tensor], relu: bool) -> torch.Tensor:
+    """The fused post-ops as separate ops, on ``y`` (a fresh convolution output): + other,
+    then max(., 0)."""
+    if other is not None:
+        y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
+    return torch.relu_(y) if relu else y
+
+
 class PackedConvolution:
     """Mixin for a convolution module with ``weight`` and ``bias``: keeps its packed weight
     in ``_packed`` (never in the state_dict, pickles or deep copies)."""
@@ -159,9 +167,7 @@ class PackedConvolution:
             return None
         if other is None or _addend_ok(other):
             return conv2d(x, self._packed, self.bias, geometry, other, relu)
-        y = conv2d(x, self._packed, self.bias, geometry)  # then the same ops, one by one
-        y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
-        return torch.relu_(y) if relu else y
+        return add_relu(conv2d(x, self._packed, self.bias, geometry), other, relu)
 
     def release(self) -> None:
         """Free the packed copy of the weight (it is made again when next needed)."""

@@ -79,9 +79,7 @@ class CaffeConvolution(onednn.PackedConvolution, nn.Module):
             return y
         y = F.conv2d(x, self.weight, self.bias, self.stride, self.padding,
                      self.dilation, self.groups)
-        if other is not None:
-            y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
-        return F.relu(y, inplace=True) if relu else y
+        return onednn.add_relu(y, other, relu)
 
 
 class CaffeInnerProduct(nn.Module):

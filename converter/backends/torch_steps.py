@@ -30,16 +30,12 @@ Step = Tuple[str, Tuple[str, ...], Tuple[str, ...], dict]
 
 
 def compile_steps(plan: Sequence, modules: Dict, reuse: Dict[int, int], exposed: Set[str],
-                  fresh: Set[str], fuse: bool = True) -> List[Step]:
+                  fresh: Set[str], consumers: Dict[str, List[int]],
+                  fuse: bool = True) -> List[Step]:
     """The executable steps for ``plan``: values in ``exposed`` keep their own step; values
-    in ``fresh`` own their memory (they may be overwritten once no one reads them)."""
-    consumers: Dict[str, List[int]] = {}
-    position: Dict[str, int] = {}
-    for i, (_, bottoms, tops) in enumerate(plan):
-        for b in bottoms:
-            consumers.setdefault(b, []).append(i)
-        for t in tops:
-            position[t] = i
+    in ``fresh`` own their memory (they may be overwritten once no one reads them);
+    ``consumers`` maps each value to the plan indices that read it."""
+    position = {t: i for i, (_, _, tops) in enumerate(plan) for t in tops}
     steps: List[Step] = []
     done: Set[int] = set()
     for i, (name, bottoms, tops) in enumerate(plan):
