@@ -107,7 +107,9 @@ def main(argv=None):
     parser.add_argument("--strict", action="store_true",
                         help="require bitwise equality everywhere")
     args = parser.parse_args(argv)
-    names = sorted(n for n in os.listdir(args.fresh) if n.endswith(".h5"))
+    names = sorted(os.path.relpath(os.path.join(d, n), args.fresh)
+                   for d, _, files in os.walk(args.fresh)
+                   for n in files if n.endswith(".h5"))
     failures = 0
     for name in names:
         old_path = os.path.join(args.committed, name)

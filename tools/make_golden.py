@@ -55,8 +55,11 @@ def build_net(spec, path):
         golden_calib.set_inputs(net, seed, scale,
                                 goldenlib.calibration_input, calib)
         golden_calib.calibrate_bn(net, spec)
-    inputs = golden_calib.set_inputs(net, seed, scale,
-                                     goldenlib.golden_input, shapes)
+    specs = spec.get("inputs", {})
+
+    def maker(seed, name, shape, scale):
+        return goldenlib.case_input(seed, name, shape, scale, specs.get(name))
+    inputs = golden_calib.set_inputs(net, seed, scale, maker, shapes)
     net.forward()
     return net, inputs, batch
 
@@ -87,6 +90,10 @@ def write_attrs(h5, spec, batch):
         attrs[key] = spec[key]
     attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
                                               sort_keys=True)
+    if spec.get("inputs"):
+        attrs["input_specs"] = json.dumps(spec["inputs"], sort_keys=True)
+    if spec.get("consumers"):
+        attrs["consumers"] = json.dumps(spec["consumers"])
     attrs["batch_size"] = batch
     attrs["storage"] = spec["storage"]
     attrs["has_caffemodel"] = bool(spec.get("caffemodel",
@@ -173,7 +180,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
-        out_path = os.path.join(args.out, spec["name"] + ".h5")
+        out_path = os.path.join(args.out, golden_cases.golden_file(spec))
+        os.makedirs(os.path.dirname(out_path), exist_ok=True)
         write_case(spec, path, out_path)
         print("wrote %s" % out_path, flush=True)
     return 0
