@@ -2,14 +2,14 @@
 # Re-derive golden files in real Caffe and compare with the committed ones.
 #
 # Usage: tools/check-golden.sh [--all] [--strict]             (run as root)
-#   default: the small cases (groups "layers" and "generated"), in well under a
+#   default: the small cases (groups "layers", "generated", "dataforms"), in about a
 #   minute; --all adds Kaiming's ImageNet nets (about a minute more).
 #   --strict: require bitwise equality (see tools/compare_golden.py).
 # Exit status 0 when every re-derived file matches.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-SELECT="--group layers --group generated"
+SELECT="--group layers --group generated --group dataforms"
 STRICT=""
 for arg in "$@"; do
     case "$arg" in

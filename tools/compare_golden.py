@@ -2,8 +2,8 @@
 
     python3 tools/compare_golden.py COMMITTED_DIR FRESH_DIR [--strict]
 
-Every dataset and attribute of each file in FRESH_DIR must equal its
-namesake in COMMITTED_DIR.  Equality is bitwise: the chroot's Caffe, BLAS
+Every dataset and attribute of each file in FRESH_DIR (and its
+subfolders, e.g. pending/) must equal its namesake in COMMITTED_DIR.  Equality is bitwise: the chroot's Caffe, BLAS
 and libm are fixed packages and run single-threaded, so a re-run on the
 same kind of CPU reproduces every bit.  glibc picks some libm routines
 (exp, pow) by CPU feature at run time, so on another CPU a float may move

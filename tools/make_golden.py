@@ -40,7 +40,8 @@ def package_version(package):
 def build_net(spec, path):
     """Create the TEST-phase net, fill weights, calibrate BN, run forward.
 
-    Returns (net, inputs, batch) with ``net`` holding the golden forward.
+    Returns (net, inputs, batch, extra) with ``net`` holding the golden
+    forward; ``extra`` is empty here (see golden_dataforms for its keys).
     """
     params = golden_calib.layer_params(path)
     # Fixes Caffe's own fillers, which still set frozen (lr_mult 0) blobs.
@@ -61,7 +62,21 @@ def build_net(spec, path):
         return goldenlib.case_input(seed, name, shape, scale, specs.get(name))
     inputs = golden_calib.set_inputs(net, seed, scale, maker, shapes)
     net.forward()
-    return net, inputs, batch
+    return net, inputs, batch, {}
+
+
+def build(spec, path):
+    """Run the case's builder: synthetic inputs (default), or a data layer /
+    a train net (tools/golden_dataforms.py, imported only when needed)."""
+    kind = spec.get("builder", "synthetic")
+    if kind == "synthetic":
+        return build_net(spec, path)
+    import golden_dataforms
+    if kind == "dataform":
+        return golden_dataforms.build_dataform(spec, path)
+    if kind == "train_net":
+        return golden_dataforms.build_train_net(spec, path)
+    raise ValueError("unknown builder %r in case %s" % (kind, spec["name"]))
 
 
 def saved_caffemodel(net):
@@ -73,7 +88,7 @@ def saved_caffemodel(net):
             return handle.read()
 
 
-def write_attrs(h5, spec, batch):
+def write_attrs(h5, spec, batch, extra):
     """Root attributes: provenance, settings and comparison tolerances."""
     attrs = h5.attrs
     attrs["format"] = golden_h5.FORMAT
@@ -90,8 +105,11 @@ def write_attrs(h5, spec, batch):
         attrs[key] = spec[key]
     attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
                                               sort_keys=True)
-    if spec.get("inputs"):
-        attrs["input_specs"] = json.dumps(spec["inputs"], sort_keys=True)
+    specs = extra.get("input_specs") or spec.get("inputs")
+    if specs:
+        attrs["input_specs"] = json.dumps(specs, sort_keys=True)
+    if extra.get("dropped"):
+        attrs["dropped_blobs"] = json.dumps(sorted(extra["dropped"]))
     if spec.get("consumers"):
         attrs["consumers"] = json.dumps(spec["consumers"])
     attrs["batch_size"] = batch
@@ -107,17 +125,18 @@ def write_attrs(h5, spec, batch):
 
 def write_case(spec, path, out_path):
     """Run one case and write its HDF5 file atomically to ``out_path``."""
-    net, inputs, batch = build_net(spec, path)
+    net, inputs, batch, extra = build(spec, path)
     full = spec["storage"] == "full"
     with_model = spec.get("caffemodel", full)
     table = golden_calib.layer_table(net)
-    blobs = [(n, b.data) for n, b in net.blobs.items()]
+    dropped = extra.get("dropped", ())
+    blobs = [(n, b.data) for n, b in net.blobs.items() if n not in dropped]
     key_blobs = set(spec.get("key_blobs", []))
     tmp_path = out_path + ".tmp"
     # libver "latest": compact object headers and groups roughly halve the
     # metadata of files with thousands of small datasets.
     with h5py.File(tmp_path, "w", libver="latest") as h5:
-        write_attrs(h5, spec, batch)
+        write_attrs(h5, spec, batch, extra)
         with open(path) as handle:
             h5.create_dataset("prototxt", data=handle.read(),
                               dtype=h5py.string_dtype(encoding="utf-8"))
@@ -129,9 +148,11 @@ def write_case(spec, path, out_path):
         golden_h5.write_signatures(h5, spec["seed"], blobs)
         write_weights(h5, table, path)
         if with_model:
-            raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)
+            raw = extra.get("caffemodel") or saved_caffemodel(net)
+            raw = np.frombuffer(raw, dtype=np.uint8)
             golden_h5.write_array(h5, "caffemodel", raw)
     os.replace(tmp_path, out_path)
+    return extra.get("cleanup")
 
 
 def write_inputs(h5, inputs):
@@ -177,12 +198,15 @@ def main(argv=None):
     """Write one golden file per selected case."""
     args = parse_args(argv)
     caffe.set_mode_cpu()
-    os.makedirs(args.out, exist_ok=True)
+    out = os.path.abspath(args.out)  # a data-layer case changes the cwd
+    os.makedirs(out, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
-        out_path = os.path.join(args.out, golden_cases.golden_file(spec))
+        out_path = os.path.join(out, golden_cases.golden_file(spec))
         os.makedirs(os.path.dirname(out_path), exist_ok=True)
-        write_case(spec, path, out_path)
+        cleanup = write_case(spec, path, out_path)
+        if cleanup:
+            cleanup()  # after write_case: its net (and data threads) are gone
         print("wrote %s" % out_path, flush=True)
     return 0
 
