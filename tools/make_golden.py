@@ -123,7 +123,7 @@ def write_attrs(h5, spec, batch, extra):
                                                + spec["generator"])
 
 
-def write_case(spec, path, out_path):
+def write_case(spec, path, out_path, model_dir=None):
     """Run one case and write its HDF5 file atomically to ``out_path``."""
     net, inputs, batch, extra = build(spec, path)
     full = spec["storage"] == "full"
@@ -152,6 +152,10 @@ def write_case(spec, path, out_path):
             raw = np.frombuffer(raw, dtype=np.uint8)
             golden_h5.write_array(h5, "caffemodel", raw)
     os.replace(tmp_path, out_path)
+    if model_dir:
+        model_path = os.path.join(model_dir, spec["name"] + ".caffemodel")
+        with open(model_path, "wb") as handle:
+            handle.write(extra.get("caffemodel") or saved_caffemodel(net))
     return extra.get("cleanup")
 
 
@@ -191,6 +195,10 @@ def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     golden_cases.add_selection_args(parser)
     parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--caffemodel-dir",
+                        help="also write each case's caffemodel as Caffe "
+                             "saved it to DIR/<case>.caffemodel (for cases "
+                             "too large to store it in the golden file)")
     return parser.parse_args(argv)
 
 
@@ -200,11 +208,14 @@ def main(argv=None):
     caffe.set_mode_cpu()
     out = os.path.abspath(args.out)  # a data-layer case changes the cwd
     os.makedirs(out, exist_ok=True)
+    model_dir = args.caffemodel_dir and os.path.abspath(args.caffemodel_dir)
+    if model_dir:
+        os.makedirs(model_dir, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
         out_path = os.path.join(out, golden_cases.golden_file(spec))
         os.makedirs(os.path.dirname(out_path), exist_ok=True)
-        cleanup = write_case(spec, path, out_path)
+        cleanup = write_case(spec, path, out_path, model_dir)
         if cleanup:
             cleanup()  # after write_case: its net (and data threads) are gone
         print("wrote %s" % out_path, flush=True)
