@@ -19,6 +19,7 @@ API
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -85,9 +86,10 @@ def _build(net: Net, weights):
     """Build every blob's symbol. Returns (ctx, ssa symbols, Caffe blob -> final SSA name)."""
     net.validate(shapes=False)
     check_supported(net)
-    shapes = net.validate()  # fills layer.blob_shapes on ``net``; ssa() copies them
+    net.validate()  # fills layer.blob_shapes on ``net``; ssa() copies them
     blobs = _checked_weights(net, weights)
     ssa, final = net.ssa()
+    shapes = ssa.validate()  # keyed by SSA name: in-place writes have names of their own
     inputs = _input_variables(net)
     ctx = BuildContext(shapes, blobs, inputs)
     syms = dict(inputs)
@@ -110,7 +112,8 @@ def _tag_blobs(syms, final) -> None:
         by_node.setdefault(sym.name, []).append(blob)
         nodes[sym.name] = sym
     for node, blobs in by_node.items():
-        nodes[node]._set_attr(**{BLOB_ATTR: ",".join(blobs)})
+        # JSON, not a joined string: a Caffe blob name may hold any character (issue 11)
+        nodes[node]._set_attr(**{BLOB_ATTR: json.dumps(blobs)})
 
 
 def _group(syms, final, outputs: Sequence[str]):
@@ -195,7 +198,7 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
         tagged = node.attr(BLOB_ATTR)
         if tagged:
             outs.append(node)
-            blobs.append(tagged.split(","))
+            blobs.append(json.loads(tagged))
     inputs = x if isinstance(x, dict) else {"data": x}
     args = {k: mx.nd.array(np.asarray(v), dtype=np.float32) for k, v in inputs.items()}
     args.update({k: _nd(v) for k, v in arg_params.items()})

@@ -23,6 +23,7 @@ from ..caffe.writer import prototxt_text
 from ..errors import CaffeFormatError
 from ..fileio import atomic_output
 from ..ir import Net
+from ..ir.names import distinct
 from ..preprocess import Preprocess
 from ..safetensors_io import CHUNK_BYTES, Entry, write_safetensors
 from .torch_backend import (CaffeNet, _checked_shape, layer_blob_pairs, layers_for_weights,
@@ -150,7 +151,7 @@ def export_onnx(module: CaffeNet, path, input_shape: Sequence[int], pre: Preproc
                 opset: Optional[int] = None) -> None:
     """Write ONNX with input ``data`` and the Caffe output blob names, dynamic batch; the
     preprocessing facts go in the model's metadata_props under ``preprocess``."""
-    outputs = [n.replace("/", "_") for n in module.output_names]
+    outputs = distinct([n.replace("/", "_") for n in module.output_names], {"data"})
     axes = {name: {0: "batch"} for name in ["data"] + outputs}
     kwargs = {} if opset is None else {"opset_version": opset}
     with atomic_output(path, ".onnx") as tmp:
