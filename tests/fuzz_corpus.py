@@ -562,6 +562,23 @@ def renamed_tiny(names, shift: int = 0, seed: int = 1):
     return net, random_weights(net, seed), blobs
 
 
+# ---------------------------------------------------------------- endless and special files
+
+def special_input(kind: str, folder: Path) -> str:
+    """A path that is no regular file, or one that never ends (issue 11): each must be
+    refused with one line, at once, wherever it is given (model, --prototxt, --mean)."""
+    if kind == "fifo":  # no writer: an open() for reading blocks forever
+        path = folder / "pipe"
+        os.mkfifo(path)
+        return str(path)
+    if kind == "folder":
+        return str(folder)
+    return kind  # /dev/zero, /dev/urandom, /dev/null: devices, endless or empty
+
+
+SPECIAL_INPUTS = ("fifo", "/dev/zero", "/dev/urandom", "/dev/null", "folder")
+
+
 # ---------------------------------------------------------------- the case list
 
 KINDS: Dict[str, Callable] = {
