@@ -118,16 +118,27 @@ def test_disk_full_is_one_line_and_leaves_nothing(tiny, tmp_path, capsys, monkey
     assert ("No space left" in err) and list(out.iterdir()) == []
 
 
-def test_mxnet_checkpoint_is_all_or_nothing(tiny, tmp_path, capsys):
-    """Defect 4: a folder in the way of the last file left the first two behind; an older
-    checkpoint under the prefix is left whole."""
+@pytest.mark.parametrize("how", ["folder in the way", "last rename fails"])
+def test_mxnet_checkpoint_is_all_or_nothing(tiny, tmp_path, capsys, monkeypatch, how):
+    """Defect 4: a failure on the last file left the first two behind; an older checkpoint
+    under the prefix must stay whole."""
     out = tmp_path / "out"
     out.mkdir()
     (out / "m-symbol.json").write_text("old symbol")
-    (out / "m-preprocess.json").mkdir()  # the last of the three renames fails
+    if how == "folder in the way":
+        (out / "m-preprocess.json").mkdir()
+    else:
+        real = os.replace
+
+        def replace(src, dst):
+            if str(dst).endswith("m-preprocess.json"):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real(src, dst)
+        monkeypatch.setattr(os, "replace", replace)
+    before = sorted(p.name for p in out.iterdir())
     code, err = _run(["caffe2mxnet", tiny, "-o", out / "m"], capsys)
     _one_error(code, err)
-    assert sorted(p.name for p in out.iterdir()) == ["m-preprocess.json", "m-symbol.json"]
+    assert sorted(p.name for p in out.iterdir()) == before
     assert (out / "m-symbol.json").read_text() == "old symbol"
 
 
