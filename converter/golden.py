@@ -8,7 +8,6 @@ Needs h5py (a test extra), imported only here.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
