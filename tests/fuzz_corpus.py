@@ -544,7 +544,8 @@ HOSTILE_NAMES = ('a"b', "a\\b", "a.b", "a/b", "a\nb", " ", "ünï cødé", "日�
                  "lambda", "__init__", "__dict__", "__class__", "_modules", "_parameters",
                  "_buffers", "_forward_hooks", "forward", "training", "state_dict", "plan",
                  "blob_map", "0", "1x", "conv#1", "conv#2", "conv#3", "#", "a,b", "arg:x",
-                 "data_weight", "__preprocess__.mean_image", "a b\tc", "\u2028")
+                 "data_weight", "__preprocess__.mean_image", "a b\tc", "\u2028", "/x/",
+                 "_private")
 
 
 def renamed_tiny(names, shift: int = 0, seed: int = 1):

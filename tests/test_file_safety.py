@@ -290,10 +290,10 @@ def test_verify_comparing_nothing_fails(tiny, tmp_path, capsys):
 # ------------------------------------------------------------------ resnet-gen ranges
 
 @pytest.mark.parametrize("argv, message", [
-    (["--classes", "1000000000000"], "--classes: must be between 1 and 4294967295"),
-    (["--n", "100000"], "--n: must be between 1 and 1000"),
-    (["--n", "3", "--input-size", "4294967296"], "--input-size: must be between 1 and"),
-    (["--batch", "0"], "--batch: must be between 1 and"),
+    (["--classes", "1000000000000"], "--classes: must be positive and at most 4294967295"),
+    (["--n", "100000"], "--n: must be positive and at most 1000"),
+    (["--n", "3", "--input-size", "4294967296"], "--input-size: must be positive and at most"),
+    (["--batch", "0"], "--batch: must be positive and at most"),
 ])
 def test_resnet_gen_refuses_values_out_of_field_range(argv, message, capsys, tmp_path):
     """Defect 8: --classes 1000000000000 wrote a prototxt Caffe's parser rejects."""

@@ -173,9 +173,9 @@ def _unsupported_report(net: Net) -> None:
 
 
 def sanitize_module_name(name: str, taken: set) -> str:
-    """A submodule name for Caffe layer ``name`` that torch, torch.export and ONNX accept: an
-    ASCII identifier shadowing no attribute of a CaffeNet instance, unique among ``taken``
-    (see :func:`converter.ir.names.safe_identifier`)."""
+    """A submodule name for Caffe layer ``name`` that torch, torch.export and ONNX accept:
+    ASCII letters, digits, ``_`` and ``/``, shadowing no attribute of a CaffeNet instance,
+    unique among ``taken`` (see :func:`converter.ir.names.safe_identifier`)."""
     return safe_identifier(name, taken, _reserved_attributes())
 
 

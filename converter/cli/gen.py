@@ -65,7 +65,8 @@ def _bounded(flag: str, high: int, why: str):
         except ValueError:
             raise UsageError(f"{flag}: expected an integer, got '{text[:40]}'") from None
         if not 1 <= value <= high:
-            raise UsageError(f"{flag}: must be between 1 and {high} ({why}), got {value}")
+            raise UsageError(f"{flag}: must be positive and at most {high} ({why}), "
+                             f"got {value}")
         return value
     return parse
 

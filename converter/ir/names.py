@@ -19,8 +19,7 @@ from typing import AbstractSet, Iterable, MutableSet
 #: on it: :class:`FreshNames` skips every name the net already uses.
 SSA_MARK = "#"
 
-_IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9_/]")
 
 
 class FreshNames:
@@ -41,17 +40,15 @@ class FreshNames:
 
 def safe_identifier(name: str, taken: MutableSet[str],
                     reserved: AbstractSet[str] = frozenset()) -> str:
-    """An ASCII Python identifier for ``name``, different from every name in ``taken`` (to
-    which it is added) and from ``reserved``; ``name`` itself when it already is one.
+    """A submodule-style name for ``name``, different from every name in ``taken`` (to which
+    it is added) and from ``reserved``; ``name`` itself when it is already safe.
 
-    Characters other than ASCII letters, digits and ``_`` become ``_``; a name that would
-    start with a digit or ``_`` (private attributes, dunders) gets the prefix ``layer_``;
-    keywords and reserved names get a trailing ``_``; a clash gets ``_1``, ``_2``... Distinct
-    names thus map to distinct identifiers (given one ``taken`` per net).
+    Safe means ASCII letters, digits, ``_`` and ``/`` (Caffe's usual separator, as in
+    ``inception_3a/1x1``): every other character becomes ``_``; an empty name becomes
+    ``layer``; a Python keyword or a ``reserved`` name gets a trailing ``_``; a clash gets
+    ``_1``, ``_2``... Distinct names thus map to distinct results (one ``taken`` per net).
     """
-    base = _UNSAFE.sub("_", name)
-    if not _IDENTIFIER.fullmatch(base):
-        base = f"layer_{base}"
+    base = _UNSAFE.sub("_", name) or "layer"
     if keyword.iskeyword(base) or base in reserved:
         base = f"{base}_"
     candidate, k = base, 1
