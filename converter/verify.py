@@ -177,6 +177,7 @@ def compare(golden: Golden, computed: Dict[str, np.ndarray], framework: str = "t
 
 
 def _compare_channels(golden: Golden, name: str, ours) -> BlobResult:
+    """One blob against the golden file's per-channel tolerances."""
     tol = np.asarray(golden.tolerances[name], np.float64)
     if name in golden.blobs:
         return _channel_errors(name, ours, golden.blobs[name], tol)

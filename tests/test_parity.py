@@ -9,7 +9,6 @@ verdict must be PASS.
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
