@@ -24,7 +24,10 @@ import numpy as np
 import golden_calib
 import golden_cases
 import golden_h5
+import golden_tolerance
 import goldenlib
+import reference64
+import reference64_ext
 
 
 def package_version(package):
@@ -100,8 +103,7 @@ def write_attrs(h5, spec, batch, extra):
     attrs["blas_package"] = "libblas3 " + package_version("libblas3")
     attrs["numpy_version"] = np.__version__
     attrs["phase"] = "TEST"
-    for key in ("seed", "bn_factor", "input_scale", "calib_batch",
-                "atol", "rtol"):
+    for key in ("seed", "bn_factor", "input_scale", "calib_batch"):
         attrs[key] = spec[key]
     attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
                                               sort_keys=True)
@@ -123,14 +125,49 @@ def write_attrs(h5, spec, batch, extra):
                                                + spec["generator"])
 
 
+def float64_blobs(net, path, inputs):
+    """Every blob of ``net`` recomputed in float64 by tools/reference64.py (and
+    reference64_ext.py for issue 14's types) from the
+    weights Caffe holds and the same input."""
+    params = golden_calib.layer_params(path)
+    layers = [reference64.Layer(name, ltype, list(net.bottom_names[name]),
+                                list(net.top_names[name]), params.get(name),
+                                [np.array(b.data, np.float64) for b in layer.blobs])
+              for name, ltype, layer in golden_calib.layer_table(net)]
+    shapes = {n: tuple(b.data.shape) for n, b in net.blobs.items()}
+    return reference64_ext.forward(layers, inputs, shapes)
+
+
+def write_tolerances(h5, blobs, exact):
+    """/tolerance/<blob>: per-channel absolute tolerances (golden_tolerance.py); the root
+    ``atol``/``rtol`` become their one-number summary, ``float64_floor`` the worst blob's
+    |Caffe - float64| relative to its scale."""
+    tolerances, floors = golden_tolerance.case_tolerances(blobs, exact)
+    group = h5.create_group("tolerance")
+    group.attrs["rule"] = golden_tolerance.RULE
+    group.attrs["safety"] = golden_tolerance.SAFETY
+    worst = 0.0
+    for name, data in blobs:
+        golden_h5.write_array(group, golden_h5.h5_name(name), tolerances[name])
+        scale = golden_tolerance.blob_scale(data)
+        if scale:
+            worst = max(worst, float(tolerances[name].max()) / scale)
+    h5.attrs["atol"] = 0.0
+    h5.attrs["rtol"] = float("%.1e" % worst)
+    h5.attrs["float64_floor"] = float("%.3g" % max(floors.values()))
+
+
 def write_case(spec, path, out_path, model_dir=None):
-    """Run one case and write its HDF5 file atomically to ``out_path``."""
+    """Run one case and write its HDF5 file atomically to ``out_path`` (and, with
+    ``model_dir``, the caffemodel Caffe saves to ``model_dir/<case>.caffemodel``).
+    Returns the builder's cleanup, to call once the net is gone (or None)."""
     net, inputs, batch, extra = build(spec, path)
     full = spec["storage"] == "full"
     with_model = spec.get("caffemodel", full)
     table = golden_calib.layer_table(net)
     dropped = extra.get("dropped", ())
     blobs = [(n, b.data) for n, b in net.blobs.items() if n not in dropped]
+    exact = float64_blobs(net, path, inputs)
     key_blobs = set(spec.get("key_blobs", []))
     tmp_path = out_path + ".tmp"
     # libver "latest": compact object headers and groups roughly halve the
@@ -146,11 +183,11 @@ def write_case(spec, path, out_path, model_dir=None):
         write_inputs(h5, inputs)
         golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
         golden_h5.write_signatures(h5, spec["seed"], blobs)
+        write_tolerances(h5, blobs, exact)
         write_weights(h5, table, path)
         if with_model:
             raw = extra.get("caffemodel") or saved_caffemodel(net)
-            raw = np.frombuffer(raw, dtype=np.uint8)
-            golden_h5.write_array(h5, "caffemodel", raw)
+            golden_h5.write_array(h5, "caffemodel", np.frombuffer(raw, dtype=np.uint8))
     os.replace(tmp_path, out_path)
     if model_dir:
         model_path = os.path.join(model_dir, spec["name"] + ".caffemodel")
@@ -190,15 +227,28 @@ def write_weights(h5, table, path):
     golden_h5.write_regenerated(h5, entries)
 
 
+def stored_prototxt(directory, case, out):
+    """Write the prototxt text stored in ``directory/<case>.h5`` to a file under ``out``
+    (the exact text Caffe loaded when that file was made) and return its path."""
+    with h5py.File(os.path.join(directory, case + ".h5"), "r") as h5:
+        text = h5["prototxt"][()]
+    path = os.path.join(out, case + ".prototxt")
+    with open(path, "w") as handle:
+        handle.write(text.decode("utf-8") if isinstance(text, bytes) else text)
+    return path
+
+
 def parse_args(argv):
     """Command line of make_golden.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     golden_cases.add_selection_args(parser)
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--caffemodel-dir",
-                        help="also write each case's caffemodel as Caffe "
-                             "saved it to DIR/<case>.caffemodel (for cases "
-                             "too large to store it in the golden file)")
+    parser.add_argument("--prototxt-from", metavar="DIR",
+                        help="where a case's prototxt file is absent (Kaiming's files live "
+                             "outside the repository), use the text stored in DIR/<case>.h5")
+    parser.add_argument("--caffemodel-dir", metavar="DIR",
+                        help="also write each case's caffemodel as Caffe saved it to "
+                             "DIR/<case>.caffemodel (for cases too large to store it)")
     return parser.parse_args(argv)
 
 
@@ -213,6 +263,10 @@ def main(argv=None):
         os.makedirs(model_dir, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
+        if not os.path.exists(path) and args.prototxt_from:
+            stored = os.path.join(os.path.abspath(args.prototxt_from),
+                                  os.path.dirname(golden_cases.golden_file(spec)))
+            path = stored_prototxt(stored, spec["name"], out)
         out_path = os.path.join(out, golden_cases.golden_file(spec))
         os.makedirs(os.path.dirname(out_path), exist_ok=True)
         cleanup = write_case(spec, path, out_path, model_dir)
