@@ -112,8 +112,6 @@ def write_attrs(h5, spec, batch, extra):
         attrs["input_specs"] = json.dumps(specs, sort_keys=True)
     if extra.get("dropped"):
         attrs["dropped_blobs"] = json.dumps(sorted(extra["dropped"]))
-    if spec.get("consumers"):
-        attrs["consumers"] = json.dumps(spec["consumers"])
     attrs["batch_size"] = batch
     attrs["storage"] = spec["storage"]
     attrs["has_caffemodel"] = bool(spec.get("caffemodel",
