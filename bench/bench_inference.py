@@ -73,7 +73,7 @@ def no_reuse(model):
 def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False):
     import torchvision
     from converter.backends.torch_backend import to_torch
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     net, weights = load_caffe(d / f"ResNet-{depth}-model.caffemodel")
     models = {
         "converted": to_torch(net, weights),

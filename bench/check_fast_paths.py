@@ -110,7 +110,7 @@ def check_inplace(model: str) -> int:
     import torch
     from converter.backends.torch_backend import to_torch
     from converter.backends.torch_fold import fold_batchnorm
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     net, w = load_caffe(model)
     bad = 0
 

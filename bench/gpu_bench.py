@@ -97,7 +97,7 @@ def main(argv=None) -> int:
         print(f"torchvision unavailable ({exc}); its columns are n/a", file=sys.stderr)
         torchvision = None
     from converter.backends.torch_backend import to_torch
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
 
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
     print(f"# {name}; torch {torch.__version__}"

@@ -9,7 +9,7 @@ __version__ = "0.1.0"
 
 def load_caffe(path, prototxt=None, **kwargs):
     """Read a caffemodel (and optionally a prototxt) into ``(Net, weights)``; see converter.caffe."""
-    from .caffe.weights import load_caffe as _load
+    from .caffe.loader import load_caffe as _load
     return _load(path, prototxt=prototxt, **kwargs)
 
 

@@ -34,8 +34,8 @@ class Options:
 def load_for_conversion(model, opts: Options, *, lazy: bool = False):
     """Read the model and apply the options that act on the weights (``--rgb``).
     Returns ``(net, weights, preprocess)``; ``lazy`` leaves values in the file where it can
-    (see :func:`converter.caffe.weights.load_caffe`)."""
-    from .caffe.weights import load_caffe
+    (see :func:`converter.caffe.loader.load_caffe`)."""
+    from .caffe.loader import load_caffe
     net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
                               allow_nonfinite=opts.allow_nonfinite, lazy=lazy)
     _check_outputs(net, opts.outputs, model)

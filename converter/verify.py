@@ -142,7 +142,7 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
                  device: str = "cpu", atol: Optional[float] = None,
                  rtol: Optional[float] = None) -> Report:
     """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``."""
-    from .caffe.weights import load_caffe
+    from .caffe.loader import load_caffe
     golden = read_golden(golden_path)
     net, weights = load_caffe(model, prototxt)
     missing = [n for n in net.input_blobs() if n not in golden.inputs]

@@ -26,7 +26,7 @@ from converter.backends.torch_ops import weights_follow
 from converter.builders import build
 from converter.caffe.blobs import FileBlob
 from converter.caffe.proto import BlobProto, NetParameter
-from converter.caffe.weights import load_caffe
+from converter.caffe.loader import load_caffe
 from converter.caffe.writer import net_to_proto, write_prototxt
 from converter.convert import Options, caffe2torch, load_for_conversion
 from converter.errors import CaffeFormatError
