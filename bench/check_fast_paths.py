@@ -108,8 +108,8 @@ def check_reader() -> int:
 
 def check_inplace(model: str) -> int:
     import torch
-    from converter.backends.torch_backend import to_torch
-    from converter.backends.torch_fold import fold_batchnorm
+    from converter.backends.torch.net import to_torch
+    from converter.backends.torch.fold import fold_batchnorm
     from converter.caffe.loader import load_caffe
     net, w = load_caffe(model)
     bad = 0
@@ -137,7 +137,7 @@ def check_inplace(model: str) -> int:
               f"{'bit-identical' if same else 'DIFFER'}")
     m = to_torch(net, w)
     x = torch.randn(1, 3, 224, 224) * 64
-    fold_batchnorm(m)  # the plan changes under the module: it must plan again
+    m.use_plan(fold_batchnorm(m))  # a new plan: the module must plan memory again
     with torch.inference_mode():
         m(x)
     ref = to_torch(net, w, fold_bn=True)

@@ -74,8 +74,8 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
         _caffe2safetensors(model, out, opts)
         return out
     net, weights, pre = load_for_conversion(model, opts)
-    from .backends import torch_export
-    from .backends.torch_backend import to_torch
+    from .backends.torch import export as torch_export
+    from .backends.torch.net import to_torch
     outputs = list(opts.outputs) if opts.outputs else None
     module = to_torch(net, weights, outputs=outputs, fold_bn=opts.fold_bn)
     if out.suffix == ".safetensors":
@@ -91,9 +91,9 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     """The plain .safetensors job, streamed: every value that is stored unchanged goes from
     the caffemodel to the output in chunks, so the weights are never all in memory."""
     net, weights, pre = load_for_conversion(model, opts, lazy=True)
-    from .backends import torch_export
-    from .backends.torch_backend import build_module, to_torch
-    from .backends.torch_ops import weights_follow
+    from .backends.torch import export as torch_export
+    from .backends.torch.net import build_module, to_torch
+    from .backends.torch.module import weights_follow
     outputs = list(opts.outputs) if opts.outputs else None
     with weights_follow():  # the module's values are never used: do not fill them
         module = build_module(net, outputs)

@@ -120,7 +120,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
               dtype: str = "float32") -> Dict[str, np.ndarray]:
     """Every Caffe blob of the net as computed by the PyTorch back end."""
     import torch
-    from .backends.torch_backend import to_torch
+    from .backends.torch.net import to_torch
     torch_dtype = getattr(torch, dtype)
     module = to_torch(net, weights).to(device=device, dtype=torch_dtype)
     args = [torch.from_numpy(np.asarray(inputs[n])).to(device=device, dtype=torch_dtype)
