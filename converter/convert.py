@@ -110,7 +110,7 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
         raise UsageError("--fold-bn is only implemented for caffe2torch")
     prefix = str(prefix) if prefix else str(Path(model).with_suffix(""))
     net, weights, pre = load_for_conversion(model, opts)
-    from .backends.mxnet_backend import save_checkpoint, to_mxnet
+    from .backends.mxnet import save_checkpoint, to_mxnet
     symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
     save_checkpoint(prefix, symbol, args, aux)
     return [Path(f"{prefix}-symbol.json"), Path(f"{prefix}-0000.params"),

@@ -132,7 +132,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
 
 def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Every Caffe blob of the net as computed by the MXNet back end."""
-    from .backends.mxnet_backend import forward_all
+    from .backends.mxnet import forward_all
     # One input is the MXNet variable 'data' whatever its Caffe name; several keep theirs.
     x = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
     return forward_all(net, weights, x)
