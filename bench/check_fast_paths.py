@@ -25,7 +25,7 @@ import numpy as np
 
 
 def load(path, fast: bool):
-    from converter.caffe import weights as W
+    from converter.caffe import loader as W
     orig = W.read_skeleton
     if not fast:
         W.read_skeleton = lambda p: None

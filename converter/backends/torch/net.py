@@ -4,9 +4,9 @@ The module runs a static plan over the SSA form of the net (``Net.ssa``): a list
 ``(submodule name, bottom SSA names, top SSA names)`` in Caffe's layer order. Submodules are
 named after Caffe layers, so the state_dict reads ``conv1.weight``, ``bn_conv1.mean``, ...
 What runs is the plan compiled to steps (``plan.py``: in-place reuse of dead values;
-``fusion.py``: ReLU / Eltwise SUM fused into the convolution feeding them). The steps are plain Python over
-fixed lists, so ``torch.export`` unrolls them (batch dimension dynamic) and ONNX export
-works.
+``fusion.py``: ReLU / Eltwise SUM fused into the convolution feeding them). The steps are
+plain Python over fixed lists, so ``torch.export`` unrolls them (batch dimension dynamic)
+and ONNX export works.
 """
 
 from __future__ import annotations

@@ -29,7 +29,6 @@ from typing import Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
 from ...layers import pooled_size
 from .module import CaffeModule
