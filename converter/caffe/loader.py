@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from ..errors import CaffeFormatError, ConverterError, MismatchError
+from ..fileio import check_input
 from ..ir import Net
 from ..layers import legacy_shape_matches
 from .blobs import CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy
@@ -141,6 +142,7 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
     ``lazy``: where the file's layout allows it, blobs stored as float32 ``data`` are
     returned as FileBlobs (read, and checked for NaN/Inf, when used); the rest are arrays.
     """
+    check_input(path, "caffemodel")  # before any open(): a FIFO would block it forever
     fast = read_skeleton(path)
     model, blob_data, handle = fast if fast is not None else (read_caffemodel(path), None, None)
     try:

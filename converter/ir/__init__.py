@@ -9,8 +9,8 @@ from ..layers import (AccuracyParam, BatchNormParam, ConcatParam, ConvolutionPar
                       InputParam, LRNParam, ParamSpec, PoolingParam, PowerParam, ReLUParam,
                       ReshapeParam, ScaleParam, SoftmaxParam, TransformParam, PARAMS,
                       default_params, param_types, pooled_size)
-from .graph import Layer, Net, Shape, caffe_name
+from .graph import Layer, Net, Shape
 from .shapes import infer_shapes, param_count
 
-__all__ = list(PARAMS) + ["Layer", "Net", "Shape", "caffe_name", "default_params",
+__all__ = list(PARAMS) + ["Layer", "Net", "Shape", "default_params",
                           "param_types", "infer_shapes", "param_count", "pooled_size"]
