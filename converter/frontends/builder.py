@@ -1,0 +1,78 @@
+"""Building an IR net from another framework's graph: unique names, blobs, weights, and the
+one all-at-once report of what cannot be exported.
+
+Framework-free: the torch and mxnet front ends walk their graphs and call :meth:`NetBuilder.add`
+per Caffe layer; anything they cannot lower exactly goes to :meth:`NetBuilder.unsupported`, and
+:meth:`NetBuilder.finish` raises one UnsupportedLayerError listing every such op, so a user
+sees the whole list at once (as the Caffe readers do for unknown layer types).
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import UnsupportedLayerError
+from ..ir import Layer, Net
+from ..ir.params import InputParam
+
+
+class NetBuilder:
+    """Accumulates layers, their parameter blobs and the unsupported-op report."""
+
+    def __init__(self, name: str = ""):
+        self.net = Net(name=name)
+        self.weights: Dict[str, List[np.ndarray]] = {}
+        self.problems: List[str] = []
+        self._names: Dict[str, int] = {}
+
+    def unique(self, name: str) -> str:
+        """``name``, or ``name_1``, ``name_2``... when a layer already has it (a module
+        called twice, e.g. torchvision's shared ``relu``)."""
+        base = name or "layer"
+        candidate, k = base, self._names.get(base, 0)
+        while candidate in self._names:
+            k += 1
+            candidate = f"{base}_{k}"
+        self._names[base] = k
+        self._names.setdefault(candidate, 0)
+        return candidate
+
+    def add_input(self, name: str, shape: Sequence[int]) -> str:
+        """An Input layer whose layer and top are both ``name`` (Caffe's deploy form)."""
+        name = self.unique(name)
+        self.net.layers.append(Layer(name, "Input", [], [name],
+                                     InputParam(shape=(tuple(int(d) for d in shape),))))
+        return name
+
+    def add(self, layer_type: str, name: str, bottoms: Sequence[str], params=None,
+            blobs: Optional[Sequence[np.ndarray]] = None, in_place: bool = False) -> str:
+        """Append a layer; its top is a new blob named like the layer, or its first bottom
+        when ``in_place``. Returns the top blob's name."""
+        name = self.unique(name)
+        top = bottoms[0] if in_place else name
+        self.net.layers.append(Layer(name, layer_type, list(bottoms), [top], params))
+        if blobs:
+            self.weights[name] = [np.ascontiguousarray(b, dtype=np.float32) for b in blobs]
+        return top
+
+    def unsupported(self, what: str, where: str) -> None:
+        """Record one op that has no exact Caffe equivalent (reported by :meth:`finish`)."""
+        self.problems.append(f"{what} (at {where})" if where else what)
+
+    @staticmethod
+    def warn(message: str) -> None:
+        """A one-line warning (the CLI prints it as ``resnet-convert: warning: ...``)."""
+        warnings.warn(message, stacklevel=3)
+
+    def finish(self, source: str) -> Tuple[Net, Dict[str, List[np.ndarray]]]:
+        """The net and weights, shape-checked; every unsupported op at once otherwise."""
+        if self.problems:
+            listed = "; ".join(dict.fromkeys(self.problems))
+            raise UnsupportedLayerError(
+                f"cannot export to Caffe exactly: {len(self.problems)} unsupported "
+                f"op{'s' if len(self.problems) != 1 else ''}: {listed}", file=source)
+        self.net.validate()
+        return self.net, self.weights
