@@ -10,6 +10,7 @@ sees the whole list at once (as the Caffe readers do for unknown layer types).
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -17,6 +18,13 @@ import numpy as np
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
 from ..ir.params import InputParam
+
+
+@dataclass(frozen=True)
+class Blob:
+    """A Caffe blob standing for a source tensor: its name and (concrete) shape."""
+    name: str
+    shape: Tuple[int, ...]
 
 
 class NetBuilder:

@@ -24,7 +24,7 @@ import torch
 from torch.fx import Node
 from torch.fx.node import map_aggregate
 
-from ..builder import NetBuilder
+from ..builder import Blob, NetBuilder  # noqa: F401  (Blob: the converters' value type)
 
 Converter = Callable[["Lowering", Node], Any]
 CONVERTERS: Dict[str, Converter] = {}
@@ -70,13 +70,6 @@ def module_of(node: Node) -> Tuple[str, str]:
     path, cls = list(stack.values())[-1]
     cls = cls if isinstance(cls, str) else f"{cls.__module__}.{cls.__qualname__}"
     return path, cls
-
-
-@dataclass
-class Blob:
-    """A Caffe blob standing for a node's tensor value."""
-    name: str
-    shape: Tuple[int, ...]
 
 
 @dataclass
