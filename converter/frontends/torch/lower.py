@@ -137,22 +137,23 @@ class Lowering:
         self.values[node] = Blob(name, self.shape(node))
 
     def _call(self, node: Node) -> None:
-        args = [a for a in node.all_input_nodes]
-        if all(not isinstance(self.values.get(a), Blob) for a in args) and \
-                all(a in self.values for a in args):
+        args = node.all_input_nodes
+        if all(a in self.values and not isinstance(self.values[a], Blob) for a in args):
             self.values[node] = self._evaluate(node)
             return
         name = op_name(node)
         converter = MODULE_CONVERTERS.get(module_of(node)[1].rsplit(".", 1)[-1]) or \
             CONVERTERS.get(name)
+        result = None
         if converter is None:
             self.builder.unsupported(f"aten.{name}", self.where(node))
-            return
-        if any(a not in self.values for a in args):
-            return  # an input was already refused; one report per cause is enough
-        result = converter(self, node)
-        if result is not None:
-            self.values[node] = result
+        else:
+            result = converter(self, node)
+        if result is None:
+            # Refused: a stand-in lets the walk go on and report every later op too.
+            result = map_aggregate(node.meta.get("val"), lambda v: Blob(
+                f"<{node.name}>", tuple(v.shape)) if isinstance(v, torch.Tensor) else None)
+        self.values[node] = result
 
     def _evaluate(self, node: Node):
         """Run a constants-only node with torch (weight transposes, statistics / factor)."""

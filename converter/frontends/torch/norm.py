@@ -47,14 +47,16 @@ def convert_bn_no_training(lw: Lowering, node):
     return (_batch_norm(lw, node, x, w, b, mean, var, False, eps), None, None)
 
 
-@register("batch_norm", "native_batch_norm", "_native_batch_norm_legit")
+@register("batch_norm", "native_batch_norm", "_native_batch_norm_legit",
+          "_native_batch_norm_legit_functional")
 def convert_batch_norm(lw: Lowering, node):
     args = lw.value(node.args)
     if op_name(node) == "batch_norm":
         x, w, b, mean, var, training, _, eps = args[:8]
         return _batch_norm(lw, node, x, w, b, mean, var, training, eps)
     x, w, b, mean, var, training, _, eps = args[:8]
-    return (_batch_norm(lw, node, x, w, b, mean, var, training, eps), None, None)
+    blob = _batch_norm(lw, node, x, w, b, mean, var, training, eps)
+    return None if blob is None else (blob,) + (None,) * (len(node.meta["val"]) - 1)
 
 
 @register_module("CaffeBatchNorm")
