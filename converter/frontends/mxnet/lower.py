@@ -87,15 +87,16 @@ class Lowering:
         if node.op != "null" and all(isinstance(v, np.ndarray) for v in data):
             self.values[node.index] = self._evaluate(node)
             return
-        if any(v is None for v in data):
-            return  # an input was refused already
         converter = CONVERTERS.get(node.op)
+        result = None
         if converter is None:
             self.builder.unsupported(f"MXNet op {node.op}", self.where(node))
-            return
-        result = converter(self, node)
-        if result is not None:
-            self.values[node.index] = result
+        elif all(v is not None for v in data):
+            result = converter(self, node)
+        if result is None and node.shape is not None:
+            # Refused: a stand-in lets the walk go on and report every later op too.
+            result = Blob(f"<{node.name}>", node.shape)
+        self.values[node.index] = result
 
     def _evaluate(self, node: Node) -> np.ndarray:
         """A data-independent node computed by MXNet itself (a Reshape of a parameter
