@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Tuple
 
+import contextlib
+import warnings
+
 import numpy as np
 import torch
 
@@ -36,6 +39,16 @@ def _is_static(program) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _quiet():
+    """torch.export's own deprecation notices are not the user's problem (the CLI would
+    print them as warnings about their model)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield
+
+
 def exported_program(model, example_inputs=None):
     """``model`` as a functional-ATen ExportedProgram with concrete shapes.
 
@@ -46,7 +59,7 @@ def exported_program(model, example_inputs=None):
             if example_inputs is None:
                 raise UsageError("the program has dynamic shapes: give example inputs "
                                  "(--input-shape N,C,H,W)")
-            model = torch.export.export(model.module(), _as_tuple(example_inputs))
+            model = _reexport(model, _as_tuple(example_inputs))
     elif isinstance(model, torch.nn.Module):
         if example_inputs is None:
             raise UsageError("from_torch needs example inputs for an nn.Module")
@@ -54,6 +67,17 @@ def exported_program(model, example_inputs=None):
     else:
         raise UsageError(f"expected an nn.Module or ExportedProgram, got {type(model).__name__}")
     return model.run_decompositions({})
+
+
+def _reexport(program, example_inputs: tuple):
+    """The program exported again at the example inputs' shapes (within its own limits)."""
+    try:
+        return torch.export.export(program.module(), example_inputs)
+    except Exception as exc:  # guard failures, constraint violations: torch's many types
+        shapes = [tuple(t.shape) for t in example_inputs]
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"the program does not run at input shape {shapes} (only its "
+                         f"dynamic dimensions can change): {first}") from None
 
 
 def _constants(program) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor]]:
@@ -75,7 +99,8 @@ def from_torch(model, example_inputs=None, *, name: str = "",
     ``example_inputs`` (a tensor or tuple of tensors) fixes the input shapes; the net's
     Input layers carry them. Raises UnsupportedLayerError listing every op that Caffe cannot
     run exactly (with the module path and graph node of each)."""
-    program = exported_program(model, example_inputs)
+    with _quiet():
+        program = exported_program(model, example_inputs)
     constants, state = _constants(program)
     builder = NetBuilder(name or _model_name(model))
     lowering = Lowering(builder, constants, state)
@@ -96,7 +121,8 @@ def load_program(path, input_shape: Optional[Sequence[int]] = None):
     """Read a ``.pt2`` archive (``torch.export.save``) and fix its input shape: the given
     one, or for a program whose only dynamic dimension is the batch, batch 1."""
     try:
-        program = torch.export.load(str(path))
+        with _quiet():
+            program = torch.export.load(str(path))
     except Exception as exc:  # torch raises many types for a bad archive
         raise CaffeFormatError(f"not a readable torch.export archive ({exc})",
                                file=path) from None

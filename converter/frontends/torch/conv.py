@@ -98,3 +98,12 @@ def convert_mm(lw: Lowering, node):
         lw.builder.unsupported("matrix product of two computed tensors", lw.where(node))
         return None
     return _inner_product(lw, node, x, wt.t(), None)
+
+
+@register("conv_transpose2d", "conv_transpose1d", "conv_transpose3d", "upsample_nearest2d",
+          "upsample_bilinear2d", "_upsample_nearest_exact2d", "upsample_bicubic2d")
+def convert_not_yet(lw: Lowering, node):
+    lw.builder.unsupported(f"aten.{node.target._schema.name.split('::')[-1]}: transposed "
+                           "convolution / upsampling need Caffe's Deconvolution, which this "
+                           "project's IR lacks", lw.where(node))
+    return None
