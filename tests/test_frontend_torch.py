@@ -143,3 +143,25 @@ def test_training_mode_batchnorm_refused():
     program = torch.export.export(model, (torch.zeros(2, 2, 3, 3),))
     with pytest.raises(UnsupportedLayerError, match="training"):
         converter.from_torch(program)
+
+
+@pytest.mark.parametrize("name", ["resnet_basic", "googlenet", "arithmetic"])
+def test_exported_caffemodel_converts_back(name, tmp_path):
+    """What verify does with an exported caffemodel: read it, convert it to torch, run it;
+    the result is the source model's (float32 floor, as above)."""
+    make, shape = NETS[name]
+    model = M.randomise(make(), seed=1)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        net, _ = export(model, x, tmp_path)
+    back_net, back_weights = converter.load_caffe(tmp_path / "net.caffemodel")
+    module = converter.to_torch(back_net, back_weights, outputs=net.output_blobs())
+    with torch.no_grad():
+        ours, ref, ref64 = module(x), model(x), copy.deepcopy(model).double()(x.double())
+    ours = ours if isinstance(ours, tuple) else (ours,)
+    ref = ref if isinstance(ref, tuple) else (ref,)
+    ref64 = ref64 if isinstance(ref64, tuple) else (ref64,)
+    for a, b, c in zip(ours, ref, ref64):
+        floor = rel_error(b.numpy(), c.numpy())
+        assert rel_error(a.numpy(), b.numpy()) <= max(FLOOR_FACTOR * floor, MIN_TOL)
