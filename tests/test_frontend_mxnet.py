@@ -121,10 +121,13 @@ def test_gluon_zoo_net_matches_mxnet_in_caffe(name, tmp_path):
 
 
 def cifar_symbol(n: int = 3):
-    """This project's MXNet CIFAR ResNet symbol (``resnet-gen mxnet --n N``)."""
-    from converter.backends.mxnet_backend import net_to_symbol_json
-    from converter.builders import build
-    return mx.sym.load_json(net_to_symbol_json(build(n=n)))
+    """This project's MXNet CIFAR ResNet symbol, as ``resnet-gen mxnet --n N`` writes it."""
+    import tempfile
+    from converter.cli.gen import main as gen
+    with tempfile.TemporaryDirectory() as tmp:
+        path = f"{tmp}/cifar-symbol.json"
+        assert gen(["mxnet", "--n", str(n), "-o", path]) == 0
+        return mx.sym.load(path)
 
 
 def cifar_params(symbol, shape, seed):

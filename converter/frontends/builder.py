@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
-from ..ir.params import InputParam
+from ..ir import InputParam
 
 
 @dataclass(frozen=True)

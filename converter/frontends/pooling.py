@@ -19,8 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional, Sequence, Tuple
 
-from ..ir.params import PoolingParam
-from ..ir.shapes import pooled_size
+from ..ir import PoolingParam
+from ..ir import pooled_size
 
 ROUND_MODE_WARNING = ("uses Caffe's round_mode: FLOOR, which Caffe builds older than 2018 lack "
                       "(they always round up)")

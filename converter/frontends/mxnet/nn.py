@@ -15,8 +15,8 @@ import dataclasses
 
 import numpy as np
 
-from ...ir import params as P
-from ...ir.shapes import pooled_size
+from ... import ir as P
+from ...ir import pooled_size
 from ..pooling import caffe_pooling
 from .lower import Blob, Lowering, Node, Pending, attr_bool, attr_float, attr_tuple, register
 

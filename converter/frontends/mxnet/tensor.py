@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from ...ir import params as P
+from ... import ir as P
 from .lower import Blob, Lowering, Node, Pending, attr_float, register
 from .nn import divide_sum_pool
 

@@ -7,7 +7,7 @@ have yet (Clip for ReLU6/hardtanh, ELU, PReLU) are refused by name.
 
 from __future__ import annotations
 
-from ...ir import params as P
+from ... import ir as P
 from .common import out
 from .lower import Blob, Lowering, op_name, register
 

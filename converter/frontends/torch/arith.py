@@ -15,7 +15,7 @@ from typing import Optional
 
 import torch
 
-from ...ir import params as P
+from ... import ir as P
 from .common import array, out
 from .lower import Blob, Lowering, op_name, register
 

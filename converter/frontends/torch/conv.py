@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from ...ir import params as P
+from ... import ir as P
 from .common import array, out, pair
 from .lower import Blob, Lowering, register
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...ir import params as P
+from ... import ir as P
 from .common import array, out
 from .lower import Blob, Lowering, module_of, op_name, register, register_module
 

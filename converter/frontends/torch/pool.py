@@ -3,7 +3,7 @@ rules: extent by CEIL, else FLOOR with a warning, else refused)."""
 
 from __future__ import annotations
 
-from ...ir import params as P
+from ... import ir as P
 from ..pooling import PoolingChoice, adaptive_pooling, caffe_pooling
 from .common import is_tuple, out, pair
 from .lower import Blob, Lowering, register

@@ -6,7 +6,7 @@ import math
 
 import torch
 
-from ...ir import params as P
+from ... import ir as P
 from .common import is_tuple, out
 from .lower import Blob, Lowering, module_of, register
 
