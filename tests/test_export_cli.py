@@ -149,3 +149,19 @@ def test_kaiming_round_trip_is_bit_identical(tmp_path, capsys):
     theirs = caffe_forward(tmp_path / "source.prototxt", source, {"data": x},
                            all_blobs=False)
     assert ours["prob"].tobytes() == theirs["prob"].tobytes()
+
+
+def test_frontends_import_no_framework_until_used():
+    """Only frontends.torch / frontends.mxnet import their framework: the package, the
+    builder, the pooling rules, the writer, the jobs and the CLI parser import neither."""
+    import subprocess
+    code = ("import sys\n"
+            "import converter, converter.frontends, converter.export\n"
+            "from converter.frontends import builder, pooling, save\n"
+            "from converter.cli.convert import make_parser\n"
+            "make_parser().parse_args(['torch2caffe', 'm.pt2', '-o', 'x'])\n"
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mxnet'))\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
