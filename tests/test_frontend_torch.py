@@ -19,6 +19,7 @@ from torch import nn
 
 import converter
 from converter.errors import UnsupportedLayerError
+from converter.frontends.torch import lower
 from caffe_support import caffe_forward, rel_error, require_caffe
 import torch_models as M
 
@@ -26,9 +27,10 @@ FLOOR_FACTOR, MIN_TOL = 4.0, 1e-6
 
 
 def export(model, x, tmp_path, name="net"):
-    net, weights = converter.from_torch(model, (x,))
+    """Export and save; returns the net and its output blobs in the model's order."""
+    net, weights, outputs = lower(model, (x,))
     converter.save_caffe(net, weights, tmp_path / name)
-    return net, weights
+    return net, outputs
 
 
 def check_in_caffe(model, x, tmp_path):
@@ -38,10 +40,9 @@ def check_in_caffe(model, x, tmp_path):
         ref64 = copy.deepcopy(model).double()(x.double())
     ref32 = ref32 if isinstance(ref32, tuple) else (ref32,)
     ref64 = ref64 if isinstance(ref64, tuple) else (ref64,)
-    net, _ = export(model, x, tmp_path)
+    net, outputs = export(model, x, tmp_path)
     blobs = caffe_forward(tmp_path / "net.prototxt", tmp_path / "net.caffemodel",
                           {net.layers[0].tops[0]: x.numpy()}, all_blobs=False)
-    outputs = net.output_blobs()
     assert len(outputs) == len(ref32)
     errors, floors = [], []
     for name, a, b in zip(outputs, ref32, ref64):
@@ -121,7 +122,7 @@ class Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
         self.act = nn.ELU()
-        self.six = nn.ReLU6()
+        self.six = nn.PReLU()
         self.up = nn.Upsample(scale_factor=2, mode="bilinear")
         self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
 
@@ -133,7 +134,7 @@ def test_every_unsupported_op_reported_at_once():
     with pytest.raises(UnsupportedLayerError) as info:
         converter.from_torch(Unsupported(), (torch.zeros(1, 2, 4, 4),))
     text = str(info.value)
-    for expected in ("aten.elu", "at act", "aten.hardtanh", "at six", "upsample",
+    for expected in ("aten.elu", "at act", "PReLU", "at six", "upsample",
                      "count_include_pad=False", "at pool"):
         assert expected in text, (expected, text)
 
@@ -154,9 +155,9 @@ def test_exported_caffemodel_converts_back(name, tmp_path):
     x = torch.randn(shape, generator=torch.Generator().manual_seed(2))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        net, _ = export(model, x, tmp_path)
+        net, outputs = export(model, x, tmp_path)
     back_net, back_weights = converter.load_caffe(tmp_path / "net.caffemodel")
-    module = converter.to_torch(back_net, back_weights, outputs=net.output_blobs())
+    module = converter.to_torch(back_net, back_weights, outputs=outputs)
     with torch.no_grad():
         ours, ref, ref64 = module(x), model(x), copy.deepcopy(model).double()(x.double())
     ours = ours if isinstance(ours, tuple) else (ours,)
@@ -165,3 +166,14 @@ def test_exported_caffemodel_converts_back(name, tmp_path):
     for a, b, c in zip(ours, ref, ref64):
         floor = rel_error(b.numpy(), c.numpy())
         assert rel_error(a.numpy(), b.numpy()) <= max(FLOOR_FACTOR * floor, MIN_TOL)
+
+
+def test_relu6_is_built_exactly_from_caffe_1_layers():
+    net, _ = converter.from_torch(nn.Sequential(nn.ReLU6()), (torch.zeros(1, 1, 2, 2),))
+    assert [layer.type for layer in net.layers[1:]] == ["ReLU", "Power", "Power", "Eltwise",
+                                                        "Power"]
+    assert net.layers[-1].name == "0" and net.layers[-2].params.operation == "MAX"
+    x = torch.tensor([-1.0, 0.0, 3.0, 6.0, 7.5, float("inf")])
+    # The same steps in torch: min(max(x, 0), 6) = -max(-max(x, 0), -6), exactly.
+    steps = -torch.maximum(-torch.relu(x), torch.full_like(x, -6.0))
+    assert torch.equal(steps, nn.ReLU6()(x))

@@ -5,7 +5,7 @@ torchvision's wheel only imports beside its own torch release, so these tests ru
 second venv (.ci/run: torch 2.14.1 + torchvision 0.29.1, ``pytest -m torchvision`` with
 RESNET_CONVERT_REQUIRE_TORCHVISION=1); elsewhere they skip. Each net runs once, at batch 1
 and the smallest input its architecture takes: ResNets, ResNeXt, wide ResNet, SqueezeNet,
-GoogLeNet and DenseNet end in adaptive average pooling and run at 64x64; VGG and AlexNet
+GoogLeNet, DenseNet and MobileNetV2 end in adaptive average pooling and run at 64x64; VGG and AlexNet
 end in a fixed 7x7 / 6x6 adaptive pool that only 224x224 reaches exactly.
 
 Tolerance, measured per net as in test_frontend_torch: Caffe vs torch float32 at most 4x
@@ -22,9 +22,6 @@ import torch
 from test_frontend_torch import check_in_caffe
 from caffe_support import require_caffe
 import torch_models as M
-
-import converter
-from converter.errors import UnsupportedLayerError
 
 pytestmark = pytest.mark.torchvision
 
@@ -43,7 +40,7 @@ def torchvision_models():
 NETS = {
     "resnet18": 64, "resnet34": 64, "resnet50": 64, "resnet101": 64, "resnet152": 64,
     "resnext50_32x4d": 64, "wide_resnet50_2": 64, "squeezenet1_1": 64, "googlenet": 64,
-    "densenet121": 64, "vgg16_bn": 224, "alexnet": 224,
+    "densenet121": 64, "mobilenet_v2": 64, "vgg16_bn": 224, "alexnet": 224,
 }
 
 
@@ -63,12 +60,3 @@ def test_torchvision_net_matches_torch_in_caffe(name, tmp_path):
     x = torch.randn((1, 3, size, size), generator=torch.Generator().manual_seed(8))
     errors, floors = check_in_caffe(model, x, tmp_path)
     print(name, "caffe vs torch", errors, "float32 floor", floors)
-
-
-def test_mobilenet_v2_relu6_refused_until_clip():
-    """mobilenet_v2's ReLU6 needs Caffe's Clip layer, which the IR does not have yet: the
-    export must say so for every ReLU6 at once, not export something else."""
-    model = build("mobilenet_v2")
-    with pytest.raises(UnsupportedLayerError) as info:
-        converter.from_torch(model, (torch.zeros(1, 3, 64, 64),))
-    assert "aten.hardtanh" in str(info.value) and "features.0.2" in str(info.value)

@@ -237,10 +237,13 @@ class Arithmetic(nn.Module):
         self.avg_ceil = nn.AvgPool2d(3, 2, 1, ceil_mode=True)
         self.leaky = nn.LeakyReLU(0.1)
         self.gate = nn.Sigmoid()
+        self.six = nn.ReLU6()
+        self.hard = nn.Hardtanh(-0.5, 0.25)
 
     def forward(self, x):
         y = self.conv(x * 0.5 + 1.0)
         y = self.dil(y - 0.25) / 4.0
         a, b = torch.tanh(y), self.gate(y)
         y = self.leaky(a * b - y) + (-a)
-        return self.avg_ceil(self.floor_pool(y)), 2.0 - y
+        z = self.six(y * 8.0) + self.hard(y) + y.clamp(max=0.1) + y.clamp(min=-0.2)
+        return self.avg_ceil(self.floor_pool(y)), 2.0 - y, z

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
-from ..ir import InputParam
+from ..ir import EltwiseParam, InputParam, PowerParam
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,30 @@ class NetBuilder:
         if blobs:
             self.weights[name] = [np.ascontiguousarray(b, dtype=np.float32) for b in blobs]
         return top
+
+    def add_clamp(self, name: str, bottom: str, low: Optional[float],
+                  high: Optional[float]) -> str:
+        """``min(max(x, low), high)`` (ReLU6, hardtanh, clamp, MXNet's clip) from BVLC Caffe
+        1.0 layers only, every step exact: ReLU for ``max(x, 0)``; else Eltwise MAX with a
+        constant blob (a Power with scale 0 writes ``shift`` everywhere, power_layer.cpp);
+        and ``min(y, high) = -max(-y, -high)`` with two negations (Power scale -1, exact).
+        The last layer carries ``name``; returns its top."""
+        x = bottom
+        if low is not None and low == 0.0 and high is None:
+            return self.add("ReLU", name, [x])
+        if low is not None and low == 0.0:
+            x = self.add("ReLU", f"{name}.relu", [x])
+        elif low is not None:
+            x = self._max_const(f"{name}.low" if high is not None else name, x, low)
+        if high is None:
+            return x
+        neg = self.add("Power", f"{name}.neg", [x], PowerParam(scale=-1.0))
+        bound = self._max_const(f"{name}.min", neg, -high)
+        return self.add("Power", name, [bound], PowerParam(scale=-1.0))
+
+    def _max_const(self, name: str, x: str, value: float) -> str:
+        const = self.add("Power", f"{name}.const", [x], PowerParam(scale=0.0, shift=value))
+        return self.add("Eltwise", name, [x, const], EltwiseParam(operation="MAX"))
 
     def unsupported(self, what: str, where: str) -> None:
         """Record one op that has no exact Caffe equivalent (reported by :meth:`finish`)."""

@@ -67,6 +67,7 @@ def _variable(lw: Lowering, node, shapes, params) -> None:
     else:
         lw.builder.unsupported(f"variable '{node.name}' that is neither an input (give its "
                                "shape) nor a parameter", "")
+        lw.values[node.index] = None
 
 
 def load_checkpoint(prefix, epoch: Optional[int] = None):

@@ -78,7 +78,7 @@ class Lowering:
 
     def run(self, heads) -> List[Any]:
         for node in self.nodes:
-            if node.index not in self.values:
+            if node.op != "null":  # variables: from_mxnet's _variable
                 self._lower(node)
         return [self.values.get(i) for i, _, *_ in heads]
 

@@ -224,3 +224,11 @@ def _refuse(lw: Lowering, node: Node):
                            "blob op blob of one shape, blob op scalar, blob op per-channel "
                            "constant)", lw.where(node))
     return None
+
+
+@register("clip")
+def convert_clip(lw: Lowering, node: Node):
+    """clip(x, a_min, a_max), e.g. Gluon's ReLU6: exact from ReLU/Power/Eltwise MAX."""
+    x = lw.input(node, 0)
+    low, high = attr_float(node, "a_min", 0.0), attr_float(node, "a_max", 0.0)
+    return _out(node, lw.builder.add_clamp(node.name, x.name, low, high))

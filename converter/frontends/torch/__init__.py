@@ -18,11 +18,11 @@ import torch
 
 from ...errors import CaffeFormatError, UnsupportedLayerError, UsageError
 from ...ir import Net
-from ..builder import NetBuilder
+from ..builder import Blob, NetBuilder
 from . import activation, arith, conv, norm, pool, tensor  # noqa: F401  (converter families)
 from .lower import Lowering
 
-__all__ = ["from_torch", "load_program", "exported_program"]
+__all__ = ["from_torch", "lower", "load_program", "exported_program"]
 
 
 def _as_tuple(example_inputs) -> tuple:
@@ -99,6 +99,13 @@ def from_torch(model, example_inputs=None, *, name: str = "",
     ``example_inputs`` (a tensor or tuple of tensors) fixes the input shapes; the net's
     Input layers carry them. Raises UnsupportedLayerError listing every op that Caffe cannot
     run exactly (with the module path and graph node of each)."""
+    net, weights, _ = lower(model, example_inputs, name=name, source=source)
+    return net, weights
+
+
+def lower(model, example_inputs=None, *, name: str = "", source: str = ""):
+    """:func:`from_torch`, plus the Caffe blob of each of the model's outputs, in the
+    model's order (Caffe lists its outputs in blob order instead)."""
     with _quiet():
         program = exported_program(model, example_inputs)
     constants, state = _constants(program)
@@ -106,9 +113,11 @@ def from_torch(model, example_inputs=None, *, name: str = "",
     lowering = Lowering(builder, constants, state)
     with torch.no_grad():
         outputs = lowering.run(program.graph)
-    if not builder.problems and not any(o is not None and hasattr(o, "name") for o in outputs):
+    names = [o.name for o in outputs if isinstance(o, Blob)]
+    if not builder.problems and not names:
         builder.unsupported("the model's output is not computed from its input", "")
-    return builder.finish(source or type(model).__name__)
+    net, weights = builder.finish(source or type(model).__name__)
+    return net, weights, names
 
 
 def _model_name(model) -> str:

@@ -2,10 +2,14 @@
 
 Caffe 1.0's ReLU is ``max(x, 0) + negative_slope * min(x, 0)`` (relu_layer.cpp), which is
 LeakyReLU for a nonzero slope. Activations whose Caffe layer type this project's IR does not
-have yet (Clip for ReLU6/hardtanh, ELU, PReLU) are refused by name.
+have yet (ELU, PReLU, Swish) are refused by name. ReLU6 / hardtanh / clamp are built from
+ReLU, Power and Eltwise MAX, exactly (:meth:`NetBuilder.add_clamp`), so they need no Clip
+layer and run in every Caffe build.
 """
 
 from __future__ import annotations
+
+import torch
 
 from ... import ir as P
 from .common import out
@@ -13,8 +17,6 @@ from .lower import Blob, Lowering, op_name, register
 
 #: ATen activations refused, with the reason shown to the user.
 NOT_YET = {
-    "hardtanh": "hardtanh/ReLU6 needs Caffe's Clip layer, which this project's IR lacks",
-    "clamp": "clamp needs Caffe's Clip layer, which this project's IR lacks",
     "elu": "ELU is not in this project's IR yet",
     "prelu": "PReLU is not in this project's IR yet",
     "_prelu_kernel": "PReLU is not in this project's IR yet",
@@ -52,6 +54,31 @@ def convert_sigmoid(lw: Lowering, node):
 @register("tanh")
 def convert_tanh(lw: Lowering, node):
     return _unary(lw, node, "TanH")
+
+
+def _number(v):
+    return None if v is None else float(v)
+
+
+@register("hardtanh", "relu6", "clamp", "clip")
+def convert_clamp(lw: Lowering, node):
+    x = lw.value(node.args[0])
+    name = op_name(node)
+    if name == "relu6":
+        low, high = 0.0, 6.0
+    else:
+        default = (-1.0, 1.0) if name == "hardtanh" else (None, None)
+        args = list(node.args[1:3]) + [None] * 2
+        low = node.kwargs.get("min", node.kwargs.get("min_val", args[0]))
+        high = node.kwargs.get("max", node.kwargs.get("max_val", args[1]))
+        if name == "hardtanh":
+            low = default[0] if low is None else low
+            high = default[1] if high is None else high
+        if isinstance(low, torch.Tensor) or isinstance(high, torch.Tensor):
+            lw.builder.unsupported("clamp with tensor bounds", lw.where(node))
+            return None
+    top = lw.builder.add_clamp(lw.layer_name(node), x.name, _number(low), _number(high))
+    return out(lw, node, top)
 
 
 def _refuse(lw: Lowering, node):
