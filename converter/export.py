@@ -14,7 +14,7 @@ from .errors import UsageError
 def default_prefix(path, suffix: str) -> str:
     """MODEL.pt2 -> MODEL (the output prefix when -o is not given)."""
     text = str(path)
-    return text[: -len(suffix)] if text.endswith(suffix) else text
+    return text.removesuffix(suffix)
 
 
 def torch2caffe(model_path, output: Optional[str] = None,

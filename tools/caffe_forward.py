@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 
-import caffe  # noqa: E402  (pycaffe, only inside the chroot)
+import caffe  # pycaffe: only inside the chroot
 
 
 def main(argv):

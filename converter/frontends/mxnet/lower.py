@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import mxnet as mx
 import numpy as np
 
-from ..builder import Blob, NetBuilder  # noqa: F401  (Blob: the converters' value type)
+from ..builder import Blob, NetBuilder
 
 Converter = Callable[["Lowering", "Node"], Any]
 CONVERTERS: Dict[str, Converter] = {}

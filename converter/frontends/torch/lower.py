@@ -24,7 +24,7 @@ import torch
 from torch.fx import Node
 from torch.fx.node import map_aggregate
 
-from ..builder import Blob, NetBuilder  # noqa: F401  (Blob: the converters' value type)
+from ..builder import Blob, NetBuilder
 
 Converter = Callable[["Lowering", Node], Any]
 CONVERTERS: Dict[str, Converter] = {}

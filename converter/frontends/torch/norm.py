@@ -13,7 +13,6 @@ A net converted *from* Caffe by this project (``caffe2torch``) runs that arithme
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ... import ir as P
 from .common import array, out
