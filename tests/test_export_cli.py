@@ -121,6 +121,22 @@ def test_mxnet2caffe_checkpoint(tmp_path, capsys):
     assert code == 2 and "m-0009.params" in err and not (tmp_path / "d.prototxt").exists()
 
 
+@pytest.mark.mxnet
+def test_mxnet2caffe_guesses_the_cifar_input_size(tmp_path, capsys):
+    """The issue's command line, no --input-shape: the CIFAR ResNet's FC after its fixed 8x8
+    pool only fits 32x32, which is found and reported."""
+    mx = pytest.importorskip("mxnet")
+    from test_frontend_mxnet import cifar_params, cifar_symbol
+    symbol = cifar_symbol(1)
+    args, aux = cifar_params(symbol, (1, 3, 32, 32), seed=1)
+    mx.model.save_checkpoint(str(tmp_path / "cifar"), 2, symbol, args, aux)
+    code, _, err = run(["mxnet2caffe", tmp_path / "cifar", "-o", tmp_path / "c"], capsys)
+    assert code == 0, err
+    assert "warning: no --input-shape: using 1,3,32,32" in err
+    net, _ = load_caffe(tmp_path / "c.caffemodel")
+    assert net.input_blobs() == {"data": (1, 3, 32, 32)}
+
+
 @pytest.mark.caffe
 @pytest.mark.slow
 def test_kaiming_round_trip_is_bit_identical(tmp_path, capsys):

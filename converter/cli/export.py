@@ -48,8 +48,10 @@ def add_export_commands(sub, int_list) -> None:
     p.add_argument("prefix", help="checkpoint prefix")
     p.add_argument("--epoch", type=int, help="which PREFIX-NNNN.params (default: the newest)")
     p.add_argument("-o", "--output", metavar="OUT", help="output prefix (default: PREFIX)")
-    p.add_argument("--input-shape", type=int_list, metavar="N,C,H,W", required=True,
-                   help="the data input's shape (MXNet symbols do not record it)")
+    p.add_argument("--input-shape", type=int_list, metavar="N,C,H,W",
+                   help="the data input's shape (MXNet symbols do not record it; default: "
+                        "batch 1 at the first common size, 224, 32, 299, ..., that the "
+                        "parameters fit, with a warning)")
     p.add_argument("--name", help="the Caffe net's name (default: PREFIX's name)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_mxnet2caffe)

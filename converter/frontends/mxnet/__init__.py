@@ -20,7 +20,7 @@ from ..builder import Blob, NetBuilder
 from . import nn, tensor  # noqa: F401  (converter families)
 from .lower import Lowering, infer_shapes, parse_nodes
 
-__all__ = ["from_mxnet", "load_checkpoint", "data_inputs"]
+__all__ = ["from_mxnet", "load_checkpoint", "data_inputs", "guess_input_shape"]
 
 
 def _numpy(params) -> Dict[str, np.ndarray]:
@@ -103,3 +103,28 @@ def data_inputs(symbol, arg_params, aux_params) -> List[str]:
     """The symbol's variables that are neither parameters nor loss labels."""
     known = set(arg_params or {}) | set(aux_params or {})
     return [n for n in symbol.list_arguments() if n not in known and not n.endswith("_label")]
+
+
+#: Input sizes tried, in order, when a checkpoint's input shape is not given.
+COMMON_SIZES = (224, 32, 299, 227, 28, 256, 64, 96, 112, 128, 160, 192, 320, 331, 384, 512)
+
+
+def guess_input_shape(symbol, arg_params, aux_params, name: str) -> Optional[Tuple[int, ...]]:
+    """The first ``(1, C, S, S)`` (C 3 or 1, S from COMMON_SIZES) at which MXNet's shape
+    inference agrees with every parameter's stored shape (an FC layer after a fixed-size
+    pooling pins S down); None if none does."""
+    known = {k: tuple(v.shape) for k, v in {**(arg_params or {}), **(aux_params or {})}.items()}
+    args = set(symbol.list_arguments()) | set(symbol.list_auxiliary_states())
+    fixed = {k: v for k, v in known.items() if k in args}
+    for size in COMMON_SIZES:
+        for channels in (3, 1):
+            shape = (1, channels, size, size)
+            try:
+                arg_shapes, _, aux_shapes = symbol.infer_shape(**{name: shape})
+            except mx.base.MXNetError:
+                continue
+            inferred = dict(zip(symbol.list_arguments(), arg_shapes))
+            inferred.update(zip(symbol.list_auxiliary_states(), aux_shapes))
+            if all(tuple(inferred.get(k, v)) == v for k, v in fixed.items()):
+                return shape
+    return None
