@@ -122,7 +122,7 @@ class Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
         self.act = nn.ELU()
-        self.six = nn.PReLU()
+        self.six = nn.SiLU()
         self.up = nn.Upsample(scale_factor=2, mode="bilinear")
         self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
 
@@ -134,7 +134,7 @@ def test_every_unsupported_op_reported_at_once():
     with pytest.raises(UnsupportedLayerError) as info:
         converter.from_torch(Unsupported(), (torch.zeros(1, 2, 4, 4),))
     text = str(info.value)
-    for expected in ("aten.elu", "at act", "PReLU", "at six", "upsample",
+    for expected in ("aten.elu", "at act", "aten.silu", "at six", "upsample",
                      "count_include_pad=False", "at pool"):
         assert expected in text, (expected, text)
 
@@ -177,3 +177,18 @@ def test_relu6_is_built_exactly_from_caffe_1_layers():
     # The same steps in torch: min(max(x, 0), 6) = -max(-max(x, 0), -6), exactly.
     steps = -torch.maximum(-torch.relu(x), torch.full_like(x, -6.0))
     assert torch.equal(steps, nn.ReLU6()(x))
+
+
+def test_prelu_is_built_exactly_from_caffe_1_layers():
+    model = nn.PReLU(3, init=0.25)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([0.25, -0.5, 0.1]))
+    net, weights = converter.from_torch(model, (torch.zeros(1, 3, 2, 2),))
+    assert [layer.type for layer in net.layers[1:]] == ["ReLU", "Power", "ReLU", "Power",
+                                                        "Scale", "Eltwise"]
+    np.testing.assert_array_equal(weights[net.layers[-2].name][0],
+                                  np.float32([0.25, -0.5, 0.1]))
+    x = torch.randn(1, 3, 5, 5)
+    a = model.weight.detach().view(1, 3, 1, 1)
+    steps = torch.relu(x) + a * -torch.relu(-x)
+    assert torch.equal(steps, model(x).detach())

@@ -239,6 +239,8 @@ class Arithmetic(nn.Module):
         self.gate = nn.Sigmoid()
         self.six = nn.ReLU6()
         self.hard = nn.Hardtanh(-0.5, 0.25)
+        self.prelu = nn.PReLU(6, init=0.2)
+        self.prelu1 = nn.PReLU(1, init=-0.3)
 
     def forward(self, x):
         y = self.conv(x * 0.5 + 1.0)
@@ -246,4 +248,5 @@ class Arithmetic(nn.Module):
         a, b = torch.tanh(y), self.gate(y)
         y = self.leaky(a * b - y) + (-a)
         z = self.six(y * 8.0) + self.hard(y) + y.clamp(max=0.1) + y.clamp(min=-0.2)
+        z = self.prelu(z) + self.prelu1(z)
         return self.avg_ceil(self.floor_pool(y)), 2.0 - y, z

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
-from ..ir import EltwiseParam, InputParam, PowerParam
+from ..ir import EltwiseParam, InputParam, PowerParam, ScaleParam
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,23 @@ class NetBuilder:
         neg = self.add("Power", f"{name}.neg", [x], PowerParam(scale=-1.0))
         bound = self._max_const(f"{name}.min", neg, -high)
         return self.add("Power", name, [bound], PowerParam(scale=-1.0))
+
+    def add_prelu(self, name: str, bottom: str, slopes: np.ndarray) -> str:
+        """PReLU ``max(x, 0) + a * min(x, 0)`` from BVLC Caffe 1.0 layers, exactly:
+        ``min(x, 0) = -max(-x, 0)`` (two exact negations around a ReLU), ``a * .`` one
+        rounding as in the source (Power for one shared slope, Scale per channel), and a SUM
+        in which one term is always 0. The last layer carries ``name``."""
+        slopes = np.asarray(slopes, np.float32).reshape(-1)
+        positive = self.add("ReLU", f"{name}.pos", [bottom])
+        neg = self.add("Power", f"{name}.neg", [bottom], PowerParam(scale=-1.0))
+        neg = self.add("ReLU", f"{name}.neg_relu", [neg])
+        neg = self.add("Power", f"{name}.min", [neg], PowerParam(scale=-1.0))
+        if slopes.size == 1:
+            scaled = self.add("Power", f"{name}.slope", [neg],
+                              PowerParam(scale=float(slopes[0])))
+        else:
+            scaled = self.add("Scale", f"{name}.slope", [neg], ScaleParam(), [slopes])
+        return self.add("Eltwise", name, [positive, scaled], EltwiseParam(operation="SUM"))
 
     def _max_const(self, name: str, x: str, value: float) -> str:
         const = self.add("Power", f"{name}.const", [x], PowerParam(scale=0.0, shift=value))

@@ -47,6 +47,9 @@ def convert_activation_op(lw: Lowering, node: Node):
 @register("LeakyReLU")
 def convert_leaky_relu(lw: Lowering, node: Node):
     act = node.attrs.get("act_type", "leaky")
+    if act == "prelu" and isinstance(lw.input(node, 1), np.ndarray):
+        x = lw.input(node, 0)
+        return _out(node, lw.builder.add_prelu(node.name, x.name, lw.input(node, 1)))
     if act != "leaky":
         lw.builder.unsupported(f"LeakyReLU act_type={act} (not in this project's IR yet)",
                                lw.where(node))

@@ -2,9 +2,9 @@
 
 Caffe 1.0's ReLU is ``max(x, 0) + negative_slope * min(x, 0)`` (relu_layer.cpp), which is
 LeakyReLU for a nonzero slope. Activations whose Caffe layer type this project's IR does not
-have yet (ELU, PReLU, Swish) are refused by name. ReLU6 / hardtanh / clamp are built from
-ReLU, Power and Eltwise MAX, exactly (:meth:`NetBuilder.add_clamp`), so they need no Clip
-layer and run in every Caffe build.
+have yet (ELU, Swish) are refused by name. ReLU6 / hardtanh / clamp and PReLU are built from
+ReLU, Power, Scale and Eltwise, exactly (:meth:`NetBuilder.add_clamp`, ``add_prelu``), so
+they need no Clip or PReLU layer type and run in every Caffe build.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ from .lower import Blob, Lowering, op_name, register
 #: ATen activations refused, with the reason shown to the user.
 NOT_YET = {
     "elu": "ELU is not in this project's IR yet",
-    "prelu": "PReLU is not in this project's IR yet",
-    "_prelu_kernel": "PReLU is not in this project's IR yet",
     "gelu": "GELU has no Caffe layer",
     "silu": "SiLU/Swish is not in this project's IR yet",
     "hardswish": "hardswish has no Caffe layer",
@@ -79,6 +77,16 @@ def convert_clamp(lw: Lowering, node):
             return None
     top = lw.builder.add_clamp(lw.layer_name(node), x.name, _number(low), _number(high))
     return out(lw, node, top)
+
+
+@register("prelu", "_prelu_kernel")
+def convert_prelu(lw: Lowering, node):
+    x, weight = lw.value(node.args[0]), lw.value(node.args[1])
+    if not isinstance(weight, torch.Tensor) or weight.numel() not in (1, x.shape[1]):
+        lw.builder.unsupported("PReLU with computed or non-per-channel slopes", lw.where(node))
+        return None
+    slopes = weight.detach().to(torch.float32).reshape(-1).numpy()
+    return out(lw, node, lw.builder.add_prelu(lw.layer_name(node), x.name, slopes))
 
 
 def _refuse(lw: Lowering, node):
