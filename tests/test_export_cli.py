@@ -9,8 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
+
+from optional import need
+
+torch = need("torch")
+from torch import nn  # noqa: E402
 
 from caffe_support import caffe_forward, require_caffe
 import torch_models as M
@@ -97,7 +100,7 @@ def test_torch2caffe_bad_archive(tmp_path, capsys):
 
 @pytest.mark.mxnet
 def test_mxnet2caffe_checkpoint(tmp_path, capsys):
-    mx = pytest.importorskip("mxnet")
+    mx = need("mxnet")
     data = mx.sym.var("data")
     conv = mx.sym.Convolution(data, num_filter=4, kernel=(3, 3), pad=(1, 1), name="conv0")
     bn = mx.sym.BatchNorm(conv, name="bn0")
@@ -125,7 +128,7 @@ def test_mxnet2caffe_checkpoint(tmp_path, capsys):
 def test_mxnet2caffe_guesses_the_cifar_input_size(tmp_path, capsys):
     """The issue's command line, no --input-shape: the CIFAR ResNet's FC after its fixed 8x8
     pool only fits 32x32, which is found and reported."""
-    mx = pytest.importorskip("mxnet")
+    mx = need("mxnet")
     from test_frontend_mxnet import cifar_params, cifar_symbol
     symbol = cifar_symbol(1)
     args, aux = cifar_params(symbol, (1, 3, 32, 32), seed=1)

@@ -13,7 +13,9 @@ import warnings
 import numpy as np
 import pytest
 
-mx = pytest.importorskip("mxnet")
+from optional import need
+
+mx = need("mxnet")
 
 import converter  # noqa: E402
 from converter.errors import UnsupportedLayerError  # noqa: E402

@@ -14,8 +14,11 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
-from torch import nn
+
+from optional import need
+
+torch = need("torch")
+from torch import nn  # noqa: E402
 
 import converter
 from converter.errors import UnsupportedLayerError
