@@ -29,15 +29,17 @@ def require_caffe() -> None:
 
 
 def caffe_forward(prototxt, caffemodel, inputs: Dict[str, np.ndarray],
-                  all_blobs: bool = True) -> Dict[str, np.ndarray]:
-    """Run the net in real Caffe on ``inputs``; every blob (or only the outputs)."""
+                  all_blobs: bool = True, names=None) -> Dict[str, np.ndarray]:
+    """Run the net in real Caffe on ``inputs``; the ``names`` blobs, else every blob (or
+    only the outputs)."""
     folder = Path(caffemodel).resolve().parent
     in_path, out_path = folder / "caffe_in.npz", folder / "caffe_out.npz"
     np.savez(in_path, **{k: np.ascontiguousarray(v, np.float32) for k, v in inputs.items()})
     env = dict(os.environ, CAFFE_RUN_BIND=f"{os.environ.get('CAFFE_RUN_BIND', '')} {folder}")
     args = ["sh", str(ROOT / "tools" / "caffe-run.sh"), str(ROOT / "tools" / "caffe_forward.py"),
             str(Path(prototxt).resolve()), str(Path(caffemodel).resolve()), str(in_path),
-            str(out_path)] + (["--all"] if all_blobs else [])
+            str(out_path)]
+    args += ["--blobs", *names] if names else (["--all"] if all_blobs else [])
     run = subprocess.run(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, timeout=900)
     assert run.returncode == 0, run.stdout.decode(errors="replace")[-3000:]

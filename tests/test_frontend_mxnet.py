@@ -202,21 +202,22 @@ def test_unsupported_ops_reported_at_once():
 
 @pytest.mark.caffe
 def test_clip_and_prelu_are_bit_identical_in_caffe(tmp_path):
-    """clip (Gluon's ReLU6) and PReLU from ReLU / Power / Scale / Eltwise: every step is
-    exact, so on
+    """clip (Gluon's ReLU6) and PReLU from ReLU / Power / Scale / Eltwise, nearest UpSampling
+    from Reshape / Concat: every step is exact, so on
     exactly computed inputs (scalar products by powers of two) Caffe equals MXNet bit for bit."""
     require_caffe()
     data = mx.sym.var("data")
     y = mx.sym.clip(data * 4.0, 0, 6, name="relu6")
     y = mx.sym.clip(y * 0.5 - 1.0, -0.5, 0.75, name="clip1")
     y = mx.sym.LeakyReLU(y, act_type="prelu", name="prelu0")
+    y = mx.sym.UpSampling(y, scale=2, sample_type="nearest", num_args=1, name="up0")
     args = {"prelu0_gamma": mx.nd.array([0.25, -0.5])}
     x = np.random.default_rng(10).standard_normal((2, 2, 9, 9)).astype(np.float32)
     net, weights = converter.from_mxnet(y, args, {}, {"data": x.shape})
     converter.save_caffe(net, weights, tmp_path / "net")
     blobs = caffe_forward(tmp_path / "net.prototxt", tmp_path / "net.caffemodel", {"data": x})
-    ref = run_mxnet(y, args, {}, x, ["relu6", "clip1", "prelu0"])
-    for name in ("relu6", "clip1", "prelu0"):
+    ref = run_mxnet(y, args, {}, x, ["relu6", "clip1", "prelu0", "up0"])
+    for name in ("relu6", "clip1", "prelu0", "up0"):
         assert blobs[name].tobytes() == ref[name].tobytes(), name
     assert 0 < (ref["relu6"] == 6).mean() < 1 and 0 < (ref["relu6"] == 0).mean() < 1
     assert 0 < (ref["clip1"] == -0.5).mean() < 1 and 0 < (ref["clip1"] == 0.75).mean() < 1

@@ -45,7 +45,7 @@ def check_in_caffe(model, x, tmp_path):
     ref64 = ref64 if isinstance(ref64, tuple) else (ref64,)
     net, outputs = export(model, x, tmp_path)
     blobs = caffe_forward(tmp_path / "net.prototxt", tmp_path / "net.caffemodel",
-                          {net.layers[0].tops[0]: x.numpy()}, all_blobs=False)
+                          {net.layers[0].tops[0]: x.numpy()}, names=outputs)
     assert len(outputs) == len(ref32)
     errors, floors = [], []
     for name, a, b in zip(outputs, ref32, ref64):
@@ -126,7 +126,7 @@ class Unsupported(nn.Module):
         super().__init__()
         self.act = nn.ELU()
         self.six = nn.SiLU()
-        self.up = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.up = nn.Upsample(scale_factor=2, mode="bilinear")  # nearest is exported
         self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
 
     def forward(self, x):

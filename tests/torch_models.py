@@ -249,4 +249,5 @@ class Arithmetic(nn.Module):
         y = self.leaky(a * b - y) + (-a)
         z = self.six(y * 8.0) + self.hard(y) + y.clamp(max=0.1) + y.clamp(min=-0.2)
         z = self.prelu(z) + self.prelu1(z)
-        return self.avg_ceil(self.floor_pool(y)), 2.0 - y, z
+        up = F.interpolate(z, scale_factor=(2, 3), mode="nearest")
+        return self.avg_ceil(self.floor_pool(y)), 2.0 - y, z, up

@@ -2,10 +2,11 @@
 
 Usage (through tools/caffe-run.sh, as root):
 
-    tools/caffe-run.sh tools/caffe_forward.py NET.prototxt NET.caffemodel IN.npz OUT.npz [--all]
+    tools/caffe-run.sh tools/caffe_forward.py NET.prototxt NET.caffemodel IN.npz OUT.npz
+        [--all | --blobs NAME...]
 
 IN.npz holds one array per input blob (by name); OUT.npz receives the net's output blobs,
-or every blob with --all (after in-place layers, as Caffe holds them). Caffe runs in TEST
+every blob with --all, or the named ones (after in-place layers, as Caffe holds them). Caffe runs in TEST
 phase on the CPU, one thread (caffe-run.sh), so results are reproducible.
 """
 
@@ -25,7 +26,10 @@ def main(argv):
         net.blobs[name].reshape(*data[name].shape)
         net.blobs[name].data[...] = data[name]
     net.forward()
-    names = list(net.blobs.keys()) if "--all" in argv else list(net.outputs)
+    if "--blobs" in argv:
+        names = argv[argv.index("--blobs") + 1:]
+    else:
+        names = list(net.blobs.keys()) if "--all" in argv else list(net.outputs)
     np.savez(output, **{name: np.array(net.blobs[name].data) for name in names})
 
 

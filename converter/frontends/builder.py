@@ -17,7 +17,8 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
-from ..ir import EltwiseParam, InputParam, PowerParam, ScaleParam
+from ..ir import (ConcatParam, EltwiseParam, InputParam, PowerParam, ReshapeParam,
+                  ScaleParam)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,27 @@ class NetBuilder:
         else:
             scaled = self.add("Scale", f"{name}.slope", [neg], ScaleParam(), [slopes])
         return self.add("Eltwise", name, [positive, scaled], EltwiseParam(operation="SUM"))
+
+    def add_upsample_nearest(self, name: str, bottom: str, shape: Sequence[int],
+                             factors: Tuple[int, int]) -> str:
+        """Nearest-neighbour upsampling by integer ``factors`` (fh, fw) of an N,C,H,W blob,
+        as copies only: Reshape to add a unit axis, Concat the blob with itself along it,
+        Reshape back (first W, then H). Exact, and BVLC Caffe 1.0 runs it. The last layer
+        carries ``name``."""
+        _, c, h, w = (int(d) for d in shape)
+        fh, fw = factors
+        x = bottom
+        if fw > 1:
+            unit = self.add("Reshape", f"{name}.w_axis", [x], ReshapeParam(shape=(0, c, h, w, 1)))
+            wide = self.add("Concat", f"{name}.w_copies", [unit] * fw, ConcatParam(axis=4))
+            x = self.add("Reshape", name if fh == 1 else f"{name}.w", [wide],
+                         ReshapeParam(shape=(0, c, h, w * fw)))
+        if fh > 1:
+            unit = self.add("Reshape", f"{name}.h_axis", [x],
+                            ReshapeParam(shape=(0, c, h, 1, w * fw)))
+            tall = self.add("Concat", f"{name}.h_copies", [unit] * fh, ConcatParam(axis=3))
+            x = self.add("Reshape", name, [tall], ReshapeParam(shape=(0, c, h * fh, w * fw)))
+        return x
 
     def _max_const(self, name: str, x: str, value: float) -> str:
         const = self.add("Power", f"{name}.const", [x], PowerParam(scale=0.0, shift=value))

@@ -235,3 +235,15 @@ def convert_clip(lw: Lowering, node: Node):
     x = lw.input(node, 0)
     low, high = attr_float(node, "a_min", 0.0), attr_float(node, "a_max", 0.0)
     return _out(node, lw.builder.add_clamp(node.name, x.name, low, high))
+
+
+@register("UpSampling")
+def convert_upsampling(lw: Lowering, node: Node):
+    """Nearest UpSampling (one input): copies only (NetBuilder.add_upsample_nearest)."""
+    x = lw.input(node, 0)
+    if node.attrs.get("sample_type", "nearest") != "nearest" or len(node.inputs) != 1:
+        lw.builder.unsupported("bilinear or multi-input UpSampling (needs Caffe's "
+                               "Deconvolution, which this project's IR lacks)", lw.where(node))
+        return None
+    k = int(node.attrs.get("scale", 1))
+    return _out(node, lw.builder.add_upsample_nearest(node.name, x.name, x.shape, (k, k)))

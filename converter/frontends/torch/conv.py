@@ -100,7 +100,20 @@ def convert_mm(lw: Lowering, node):
     return _inner_product(lw, node, x, wt.t(), None)
 
 
-@register("conv_transpose2d", "conv_transpose1d", "conv_transpose3d", "upsample_nearest2d",
+@register("upsample_nearest2d")
+def convert_upsample_nearest(lw: Lowering, node):
+    """Nearest upsampling by whole factors: copies only (NetBuilder.add_upsample_nearest)."""
+    x = lw.value(node.args[0])
+    (oh, ow), (h, w) = lw.shape(node)[2:], x.shape[2:]
+    if len(x.shape) != 4 or oh % h or ow % w:
+        lw.builder.unsupported("nearest upsampling by a non-integer factor", lw.where(node))
+        return None
+    top = lw.builder.add_upsample_nearest(lw.layer_name(node), x.name, x.shape,
+                                          (oh // h, ow // w))
+    return out(lw, node, top)
+
+
+@register("conv_transpose2d", "conv_transpose1d", "conv_transpose3d",
           "upsample_bilinear2d", "_upsample_nearest_exact2d", "upsample_bicubic2d")
 def convert_not_yet(lw: Lowering, node):
     lw.builder.unsupported(f"aten.{node.target._schema.name.split('::')[-1]}: transposed "
