@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from . import progress
 from .errors import UsageError
 from .ir import Net
 from .preprocess import Preprocess, fold_rgb, make_preprocess
@@ -73,18 +74,31 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     if out.suffix == ".safetensors" and not opts.fold_bn and not opts.rgb:
         _caffe2safetensors(model, out, opts)
         return out
-    net, weights, pre = load_for_conversion(model, opts)
-    from .backends import torch_export
-    from .backends.torch_backend import to_torch
-    outputs = list(opts.outputs) if opts.outputs else None
-    module = to_torch(net, weights, outputs=outputs, fold_bn=opts.fold_bn)
-    if out.suffix == ".safetensors":
-        torch_export.save_safetensors(module, net, out, pre, fold_bn=opts.fold_bn)
-    elif out.suffix == ".pt2":
-        torch_export.export_pt2(module, out, _input_shape(net), pre)
-    else:
-        torch_export.export_onnx(module, out, _input_shape(net), pre)
+    with progress.steps(f"caffe2torch {out.name}",
+                        ("reading", "building", "exporting", "writing")) as job:
+        job.step("reading the caffemodel")
+        net, weights, pre = load_for_conversion(model, opts)
+        job.step("building the module")
+        from .backends import torch_export
+        from .backends.torch_backend import to_torch
+        module = to_torch(net, weights, outputs=torch_outputs(opts.outputs),
+                          fold_bn=opts.fold_bn)
+        job.step("writing" if out.suffix == ".safetensors" else f"exporting {out.suffix}")
+        if out.suffix == ".safetensors":
+            torch_export.save_safetensors(module, net, out, pre, fold_bn=opts.fold_bn)
+        elif out.suffix == ".pt2":
+            torch_export.export_pt2(module, out, _input_shape(net), pre)
+        else:
+            torch_export.export_onnx(module, out, _input_shape(net), pre)
     return out
+
+
+def torch_outputs(outputs: Optional[Sequence[str]]):
+    """``--outputs`` as the torch back end takes it: one name (a tensor is returned, as
+    from the Python API), a list of two or more (a tuple), or None (the net's outputs)."""
+    if not outputs:
+        return None
+    return outputs[0] if len(outputs) == 1 else list(outputs)
 
 
 def _caffe2safetensors(model, out: Path, opts: Options) -> None:
@@ -94,7 +108,7 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     from .backends import torch_export
     from .backends.torch_backend import build_module, to_torch
     from .backends.torch_ops import weights_follow
-    outputs = list(opts.outputs) if opts.outputs else None
+    outputs = torch_outputs(opts.outputs)
     with weights_follow():  # the module's values are never used: do not fill them
         module = build_module(net, outputs)
     if not torch_export.save_safetensors_streamed(module, net, weights, out, pre):
@@ -109,10 +123,15 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
     if opts.fold_bn:
         raise UsageError("--fold-bn is only implemented for caffe2torch")
     prefix = str(prefix) if prefix else str(Path(model).with_suffix(""))
-    net, weights, pre = load_for_conversion(model, opts)
-    from .backends.mxnet_backend import save_checkpoint, to_mxnet
-    symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
-    save_checkpoint(prefix, symbol, args, aux)
+    with progress.steps(f"caffe2mxnet {Path(prefix).name}",
+                        ("reading", "building", "writing")) as job:
+        job.step("reading the caffemodel")
+        net, weights, pre = load_for_conversion(model, opts)
+        job.step("building the symbol")
+        from .backends.mxnet_backend import save_checkpoint, to_mxnet
+        symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
+        job.step("writing the checkpoint")
+        save_checkpoint(prefix, symbol, args, aux)
     return [Path(f"{prefix}-symbol.json"), Path(f"{prefix}-0000.params"),
             save_preprocess_json(pre, Path(f"{prefix}-preprocess.json"))]
 

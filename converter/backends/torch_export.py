@@ -12,6 +12,9 @@ copying blob values straight from the caffemodel (see :mod:`converter.safetensor
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -142,8 +145,13 @@ def export_pt2(module: CaffeNet, path, input_shape: Sequence[int], pre: Preproce
                                   # forward(*inputs): one varargs entry holding the input.
                                   dynamic_shapes=(({0: batch},),))
     with atomic_output(path, ".pt2") as tmp:
-        torch.export.save(program, tmp,
-                          extra_files={"preprocess.json": pre.to_json(include_mean=True)})
+        # The archive's inner folder is named after the file torch writes: write it under
+        # the final name in a private folder, then move it onto the temporary file.
+        with tempfile.TemporaryDirectory(prefix=".pt2-", dir=os.path.dirname(tmp)) as box:
+            inner = os.path.join(box, Path(path).name)
+            torch.export.save(program, inner,
+                              extra_files={"preprocess.json": pre.to_json(include_mean=True)})
+            os.replace(inner, tmp)
 
 
 def export_onnx(module: CaffeNet, path, input_shape: Sequence[int], pre: Preprocess,
