@@ -32,7 +32,7 @@ def _escape(text: str) -> str:
 
 
 def _shape(shape) -> str:
-    return "x".join(map(str, shape))
+    return "?" if shape is None else "x".join(map(str, shape))
 
 
 def _label(rows) -> str:
@@ -75,8 +75,8 @@ def build_graph(info: NetInfo, rankdir: str = "TB"):
                          node_attr={"shape": "box", "style": "filled,rounded",
                                     "fontname": "Helvetica", "fontsize": "10"},
                          edge_attr={"fontname": "Helvetica", "fontsize": "8"})
-    shapes = {t: s for r in info.layers for t, s in zip(r.tops, r.shapes)}
-    shapes.update(info.inputs)
+    shapes = dict(info.inputs)
+    shapes.update({t: s for r in info.layers for t, s in zip(r.tops, r.shapes)})
     source = {name: f"input{i}" for i, name in enumerate(info.inputs)}
     for name, shape in info.inputs.items():
         if not any(r.type == "Input" and name in r.tops for r in info.layers):
@@ -98,12 +98,18 @@ def build_graph(info: NetInfo, rankdir: str = "TB"):
     return g
 
 
-def render(info: NetInfo, out, rankdir: str = "TB") -> Path:
-    """Render the net to ``out`` (.svg, .png or .pdf), atomically."""
-    from .fileio import atomic_write
+def check_format(out) -> Path:
+    """``out`` as a Path if it names a format we draw (UsageError otherwise)."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise UsageError(f"the drawing must end in {', '.join(FORMATS)}", file=out)
+    return out
+
+
+def render(info: NetInfo, out, rankdir: str = "TB") -> Path:
+    """Render the net to ``out`` (.svg, .png or .pdf), atomically."""
+    from .fileio import atomic_write
+    out = check_format(out)
     graph = build_graph(info, rankdir)
     import graphviz
     try:

@@ -117,7 +117,27 @@ def summary(layer: Layer) -> str:
         return ""
 
 
-def macs(layer: Layer, bottom_shapes: Sequence[Shape], top_shapes: Sequence[Shape]) -> int:
+def _shapes(net: Net) -> Dict[str, Optional[Shape]]:
+    """Every blob's shape by Caffe's rules (filling ``blob_shapes``). A net that shape
+    inference refuses as a whole (a train net's Data layers have no shape until they read
+    their database) is walked layer by layer, unknown shapes left None, so it can still
+    be drawn and listed; a deploy net's errors are raised as usual."""
+    from .errors import ConverterError
+    from .ir import SHAPE_FNS, infer_shapes
+    if not any(l.type == "Data" for l in net.layers):
+        return infer_shapes(net)
+    shapes: Dict[str, Optional[Shape]] = {k: tuple(v) for k, v in net.inputs.items()}
+    for layer in net.layers:
+        try:
+            tops, blobs = SHAPE_FNS[layer.type](layer, [shapes[b] for b in layer.bottoms])
+        except (KeyError, TypeError, ConverterError):
+            tops, blobs = [None] * len(layer.tops), []
+        layer.blob_shapes = [tuple(b) for b in blobs]
+        shapes.update({t: None if s is None else tuple(s) for t, s in zip(layer.tops, tops)})
+    return shapes
+
+
+def macs(layer: Layer, top_shapes: Sequence[Shape]) -> int:
     """Multiply-accumulates of one forward pass (conv_layer.cpp / inner_product_layer.cpp:
     one product per output element and per element of its receptive field)."""
     if layer.type == "Convolution" and layer.blob_shapes:
@@ -132,16 +152,15 @@ def macs(layer: Layer, bottom_shapes: Sequence[Shape], top_shapes: Sequence[Shap
 def describe(net: Net, preprocess: Optional[Dict[str, object]] = None,
              source: Optional[Dict[str, Optional[str]]] = None) -> NetInfo:
     """The NetInfo of a net (shape inference is run here, which fills ``blob_shapes``)."""
-    from .ir import infer_shapes
-    shapes = infer_shapes(net)
-    # infer_shapes keeps the final shape; per-layer rows need the shape at that point,
-    # which in-place layers never change, so the final map serves every row.
+    shapes = _shapes(net)
+    # In-place layers never change their blob's shape, so the final map serves every row.
     rows = []
     for layer in net.layers:
-        tops = [shapes[t] for t in layer.tops]
+        tops = [shapes.get(t) for t in layer.tops]
         count = sum(math.prod(s) for s in layer.blob_shapes)
+        known = all(s is not None for s in tops)
         rows.append(LayerInfo(layer.name, layer.type, list(layer.bottoms), list(layer.tops),
-                              tops, count, macs(layer, [shapes[b] for b in layer.bottoms], tops),
+                              tops, count, macs(layer, tops) if known else 0,
                               summary(layer), layer.in_place))
     return NetInfo(net.name, rows, dict(net.input_blobs()), net.output_blobs(),
                    dict(preprocess or {}), dict(source or {}))
@@ -154,8 +173,8 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def _shape_text(shapes: Sequence[Shape]) -> str:
-    return " ".join("x".join(map(str, s)) for s in shapes)
+def _shape_text(shapes: Sequence[Optional[Shape]]) -> str:
+    return " ".join("?" if s is None else "x".join(map(str, s)) for s in shapes)
 
 
 def format_table(info: NetInfo) -> str:

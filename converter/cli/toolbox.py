@@ -51,7 +51,8 @@ def cmd_info(args) -> None:
 
 def cmd_draw(args) -> None:
     apply_common(args)
-    from ..draw import render
+    from ..draw import check_format, render
+    check_format(args.output)  # before any work
     out = render(_net_info(args), args.output, args.rankdir)
     print(f"wrote {out}", file=sys.stderr)
 

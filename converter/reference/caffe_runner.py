@@ -112,19 +112,22 @@ def _link_or_copy(src, dst: Path) -> None:
         shutil.copyfile(src, dst)
 
 
-def _write_job(box: Path, view: str, model, text: str, inputs: Dict[str, np.ndarray],
-               seed: Optional[int]) -> Path:
-    """Fill the scratch folder ``box`` (seen by pycaffe as ``view``) with the job."""
+def _write_job(box: Path, view: str, model, text: str,
+               inputs: Optional[Dict[str, np.ndarray]], seed: Optional[int]) -> Path:
+    """Fill the scratch folder ``box`` (seen by pycaffe as ``view``) with the job: no
+    ``model``, the net is built without weights; no ``inputs``, it is not run."""
     (box / "net.prototxt").write_text(text)
-    _link_or_copy(model, box / "net.caffemodel")
+    if model is not None:
+        _link_or_copy(model, box / "net.caffemodel")
     shutil.copyfile(SCRIPT, box / SCRIPT.name)
     pairs = []
-    for i, (name, array) in enumerate(inputs.items()):
+    for i, (name, array) in enumerate((inputs or {}).items()):
         np.save(box / f"input{i}.npy", np.ascontiguousarray(array, np.float32))
         pairs.append([name, f"{view}/input{i}.npy"])
-    job = {"prototxt": f"{view}/net.prototxt", "caffemodel": f"{view}/net.caffemodel",
-           "inputs": pairs, "blobs": f"{view}/blobs.npz", "facts": f"{view}/facts.json",
-           "seed": seed}
+    job = {"prototxt": f"{view}/net.prototxt",
+           "caffemodel": None if model is None else f"{view}/net.caffemodel",
+           "inputs": pairs, "blobs": None if inputs is None else f"{view}/blobs.npz",
+           "facts": f"{view}/facts.json", "seed": seed}
     (box / "job.json").write_text(json.dumps(job))
     return box / "job.json"
 
@@ -138,10 +141,12 @@ def _command(view: str, caffe_python: Optional[str], root: Optional[Path]) -> Li
              "HOME=/root", "LANG=C.UTF-8"] + env + ["python3"] + script)
 
 
-def run_caffe(model, inputs: Dict[str, np.ndarray], prototxt=None,
+def run_caffe(model, inputs: Optional[Dict[str, np.ndarray]], prototxt=None,
               caffe_python: Optional[str] = None, seed: Optional[int] = 0) -> CaffeRun:
     """Run ``model`` (a .caffemodel; the net from ``prototxt`` or the model itself) forward in
-    real Caffe on ``inputs`` (blob name -> array) and return every blob it computed."""
+    real Caffe on ``inputs`` (blob name -> array) and return every blob it computed.
+    With ``inputs`` None the net is only built (``model`` may then be None too): the
+    result has Caffe's layers and parameter shapes and no blobs."""
     text = net_prototxt(model, prototxt)
     root = None if caffe_python else ensure_chroot()
     parent = root / "tmp" if root is not None else None
@@ -159,9 +164,10 @@ def run_caffe(model, inputs: Dict[str, np.ndarray], prototxt=None,
             raise CaffeRunError(f"real Caffe could not run the model: {_last_line(run.stderr)}",
                                 file=prototxt or model)
         facts = json.loads((box / "facts.json").read_text())
-        with np.load(box / "blobs.npz") as data:
-            names = facts["blob_names"]
-            blobs = {n: data[f"b{i}"] for i, n in enumerate(names)}
+        names, blobs = facts["blob_names"], {}
+        if inputs is not None:
+            with np.load(box / "blobs.npz") as data:
+                blobs = {n: data[f"b{i}"] for i, n in enumerate(names)}
     finally:
         shutil.rmtree(box, ignore_errors=True)
     layers = [(n, t, [tuple(s) for s in shapes]) for n, t, shapes in facts["layers"]]

@@ -2,8 +2,8 @@
 
     python3 pycaffe_forward.py JOB.json
 
-JOB.json names the prototxt, the caffemodel, the inputs (``[blob, file.npy]`` pairs) and
-where to write the blobs (``.npz``: ``b0``, ``b1``, ... in ``net.blobs`` order) and the facts
+JOB.json names the prototxt, the caffemodel (or none: build the net only), the inputs
+(``[blob, file.npy]`` pairs) and where to write the blobs (none: no forward pass) (``.npz``: ``b0``, ``b1``, ... in ``net.blobs`` order) and the facts
 (``.json``: blob names, layers with their parameter-blob shapes, Caffe's version). It
 imports only caffe, numpy and the standard library (it runs with the user's own pycaffe,
 whatever else that Python has), and is plain Python 3 of the age of Caffe 1.0.
@@ -52,12 +52,17 @@ def main(job_path):
     caffe.set_mode_cpu()
     if job.get("seed") is not None:
         caffe.set_random_seed(int(job["seed"]))
-    # The (prototxt, weights, phase) form works in every pycaffe since 2014.
-    net = caffe.Net(job["prototxt"], job["caffemodel"], caffe.TEST)
-    load_inputs(net, job["inputs"])
-    net.forward()
-    names = list(net.blobs.keys())
-    np.savez(job["blobs"], **{"b%d" % i: net.blobs[n].data for i, n in enumerate(names)})
+    # The (prototxt, weights, phase) form works in every pycaffe since 2014; without a
+    # caffemodel the net is only built (its facts: layers and parameter shapes).
+    if job.get("caffemodel"):
+        net = caffe.Net(job["prototxt"], job["caffemodel"], caffe.TEST)
+    else:
+        net = caffe.Net(job["prototxt"], caffe.TEST)
+    if job.get("blobs"):
+        load_inputs(net, job["inputs"])
+        net.forward()
+        names = list(net.blobs.keys())
+        np.savez(job["blobs"], **{"b%d" % i: net.blobs[n].data for i, n in enumerate(names)})
     with open(job["facts"], "w") as handle:
         json.dump(facts(net, caffe), handle)
     return 0
