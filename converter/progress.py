@@ -8,6 +8,7 @@ Shown only when stderr is a terminal, so pipes, logs and CI stay silent; ``--qui
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from typing import Iterable, Iterator, Optional, Sequence
 
@@ -43,8 +44,8 @@ class Steps:
         if enabled():
             from tqdm import tqdm
             self._bar = tqdm(total=len(self.phases), desc=self.title, file=sys.stderr,
-                             leave=False, bar_format="{desc} {bar} {n_fmt}/{total_fmt} "
-                                                     "[{elapsed}]")
+                             leave=False, **_size(),
+                             bar_format="{desc} {bar} {n_fmt}/{total_fmt} [{elapsed}]")
         return self
 
     def step(self, name: str) -> None:
@@ -73,7 +74,19 @@ def bar(items: Iterable, desc: str, total: Optional[int] = None) -> Iterator:
     if not enabled():
         return iter(items)
     from tqdm import tqdm
-    return iter(tqdm(items, desc=desc, total=total, file=sys.stderr, leave=False))
+    return iter(tqdm(items, desc=desc, total=total, file=sys.stderr, leave=False,
+                     **_size()))
+
+
+def _size() -> dict:
+    """The terminal's size, 80x24 where it reports none (a terminal of 0 rows or columns,
+    as a fresh pseudo-terminal reports, would make tqdm draw nothing)."""
+    import shutil
+    try:
+        columns, rows = os.get_terminal_size(sys.stderr.fileno())
+    except (AttributeError, ValueError, OSError):
+        columns, rows = shutil.get_terminal_size((80, 24))
+    return {"ncols": columns or 80, "nrows": rows or 24}
 
 
 @contextlib.contextmanager
