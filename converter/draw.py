@@ -111,12 +111,13 @@ def render(info: NetInfo, out, rankdir: str = "TB") -> Path:
     from .fileio import atomic_write
     out = check_format(out)
     graph = build_graph(info, rankdir)
+    import subprocess
     import graphviz
     try:
         data = graph.pipe(format=out.suffix.lower()[1:])
     except graphviz.ExecutableNotFound:
         raise UsageError(INSTALL_DOT) from None
-    except graphviz.CalledProcessError as exc:
+    except subprocess.CalledProcessError as exc:  # graphviz>=0.10 raises a subclass
         raise ConverterError(f"Graphviz failed: {exc}", file=out) from None
     atomic_write(out, data)
     return out
