@@ -224,7 +224,7 @@ def load_net(model=None, prototxt=None, input_shape=None, mean=None, mean_values
 
     A caffemodel's weights are matched to the net (so a mismatch is reported) but their
     values stay in the file; the counts come from the matched blob shapes."""
-    from .errors import UsageError
+    from .errors import ConverterError, UsageError
     from .preprocess import make_preprocess
     if model is not None and prototxt is None and is_prototxt(model):
         model, prototxt = None, model
@@ -235,8 +235,8 @@ def load_net(model=None, prototxt=None, input_shape=None, mean=None, mean_values
         net = read_prototxt(prototxt, input_shape=input_shape)
         try:
             net.validate()
-        except Exception as exc:
-            raise exc.with_context(file=prototxt) if hasattr(exc, "with_context") else exc
+        except ConverterError as exc:
+            raise exc.with_context(file=prototxt) from None
     else:
         from . import load_caffe
         net, _ = load_caffe(model, prototxt, input_shape=input_shape, lazy=True)

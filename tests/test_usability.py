@@ -34,7 +34,7 @@ def _project():
 
 
 def _names(requirements):
-    return {re.split(r"[<>=!\[ ;]", r, 1)[0].lower() for r in requirements}
+    return {re.split(r"[<>=!\[ ;]", r, maxsplit=1)[0].lower() for r in requirements}
 
 
 @pytest.mark.parametrize("extra", ["torch", "mxnet"])
