@@ -116,10 +116,14 @@ def run_cli(argv, capsys):
     return code, out, err
 
 
-def test_cli_verify_caffe_passes_and_plots(small, tmp_path, capsys):
+@pytest.mark.parametrize("framework", ["torch", "mxnet"])
+def test_cli_verify_caffe_passes_and_plots(small, framework, tmp_path, capsys):
     require_caffe()
+    if framework == "mxnet":
+        pytest.importorskip("mxnet")
     plot = tmp_path / "errors.svg"
-    code, out, err = run_cli(["verify", small, "--caffe", "--plot", plot], capsys)
+    code, out, err = run_cli(["verify", small, "--caffe", "--plot", plot,
+                              "--framework", framework], capsys)
     assert code == 0, err
     assert out.splitlines()[-1].startswith("PASS: ") and "res3a_branch2b" in out
     assert "rtol 0.001" in out and "PASS" in plot.read_text()
@@ -168,7 +172,15 @@ def test_cli_golden_then_verify_golden(small, tmp_path, capsys):
     ([], "exactly one of --golden G.h5 and --caffe"),
     (["--caffe", "--caffe-python", "/nonexistent/python"], "cannot run /nonexistent/python"),
     (["--caffe", "--input", "/nonexistent/x.npy"], "not a readable .npy array"),
+    (["--caffe", "--plot", "errors.gif"], "the plot must end in .png, .svg, .pdf"),
 ])
 def test_cli_usage_errors_are_one_line(small, argv, message, capsys):
     code, _, err = run_cli(["verify", small] + argv, capsys)
     assert code == 2 and err.count("\n") == 1 and message in err
+
+
+def test_cli_plot_over_the_model_is_refused(small, tmp_path, capsys):
+    plot = tmp_path / "model.png"
+    os.link(small, plot)  # the same file under a plot's name
+    code, _, err = run_cli(["verify", small, "--caffe", "--plot", plot], capsys)
+    assert code == 2 and "the output is the input file" in err and plot.stat().st_nlink == 2

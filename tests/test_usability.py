@@ -128,3 +128,13 @@ def test_pt2_inner_folder_is_named_after_the_file(model, tmp_path, capsys):
     folders = {name.split("/", 1)[0] for name in zipfile.ZipFile(out).namelist()}
     assert folders == {"resnet50"}
     assert not list(tmp_path.glob(".*"))  # no temporary file or folder left behind
+
+
+def test_pt2_entries_stay_aligned_for_memory_mapping(model, tmp_path, capsys):
+    out = tmp_path / "m.pt2"
+    assert main(["caffe2torch", str(model[0]), "-o", str(out)]) == 0
+    with zipfile.ZipFile(out) as archive:
+        for entry in archive.infolist():
+            start = (entry.header_offset + 30 + len(entry.filename.encode()) +
+                     len(entry.extra))
+            assert start % 64 == 0, entry.filename

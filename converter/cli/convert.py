@@ -11,7 +11,7 @@ import contextlib
 import sys
 from typing import List, Optional, Sequence
 
-from .. import __version__
+from .. import __version__, progress
 from ..errors import ConverterError, UsageError
 from . import toolbox
 from .common import OneLineParser, run_main
@@ -126,12 +126,15 @@ def cmd_verify(args) -> None:
     from ..verify import format_report, verify_model
     if bool(args.caffe) == bool(args.golden):
         raise UsageError("verify needs exactly one of --golden G.h5 and --caffe")
+    toolbox.check_plot(args)
     if args.caffe:
         report = toolbox.verify_caffe(args)
     else:
-        report = verify_model(args.model, args.golden, framework=args.framework,
-                              prototxt=args.prototxt, device=args.device, atol=args.atol,
-                              rtol=args.rtol)
+        with progress.steps("verify", ["running the conversion on the golden input"]) as job:
+            job.step("running the conversion on the golden input")
+            report = verify_model(args.model, args.golden, framework=args.framework,
+                                  prototxt=args.prototxt, device=args.device, atol=args.atol,
+                                  rtol=args.rtol)
     toolbox.plot(report, args.plot)
     print(format_report(report))
     if not report.passed:

@@ -42,6 +42,14 @@ def _net_info(args):
     return describe(net, pre, source)
 
 
+def _check_outputs(outputs, args) -> None:
+    """Before any work: an output must not be an input, and its folder must take it."""
+    from ..fileio import check_outputs, check_writable
+    outputs = [o for o in outputs if o]
+    check_outputs(outputs, [args.model, args.prototxt, getattr(args, "input", None)])
+    check_writable(*outputs)
+
+
 def cmd_info(args) -> None:
     apply_common(args)
     from ..netinfo import format_table, to_json
@@ -53,6 +61,7 @@ def cmd_draw(args) -> None:
     apply_common(args)
     from ..draw import check_format, render
     check_format(args.output)  # before any work
+    _check_outputs([args.output], args)
     out = render(_net_info(args), args.output, args.rankdir)
     print(f"wrote {out}", file=sys.stderr)
 
@@ -60,6 +69,7 @@ def cmd_draw(args) -> None:
 def cmd_golden(args) -> None:
     apply_common(args)
     from ..reference.compare import make_golden
+    _check_outputs([args.output], args)
     out = make_golden(args.model, args.output, args.prototxt, input_path=args.input,
                       seed=args.seed, caffe_python=args.caffe_python,
                       input_shape=args.input_shape)
@@ -72,6 +82,14 @@ def verify_caffe(args):
     return verify_with_caffe(args.model, args.prototxt, framework=args.framework,
                              device=args.device, input_path=args.input, seed=args.seed,
                              caffe_python=args.caffe_python, atol=args.atol, rtol=args.rtol)
+
+
+def check_plot(args) -> None:
+    """``--plot``: refuse a bad name before any work."""
+    if args.plot:
+        from ..reference.plot import check_format
+        check_format(args.plot)
+        _check_outputs([args.plot], args)
 
 
 def plot(report, path) -> None:

@@ -16,11 +16,17 @@ FORMATS = (".png", ".svg", ".pdf")
 FLOOR = 1e-12
 
 
-def plot_report(report, out) -> Path:
-    """Draw ``report`` (a :class:`converter.verify.Report`) to ``out`` (.png/.svg/.pdf)."""
+def check_format(out) -> Path:
+    """``out`` as a Path if it names a format we plot (UsageError otherwise)."""
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise UsageError(f"the plot must end in {', '.join(FORMATS)}", file=out)
+    return out
+
+
+def plot_report(report, out) -> Path:
+    """Draw ``report`` (a :class:`converter.verify.Report`) to ``out`` (.png/.svg/.pdf)."""
+    out = check_format(out)
     try:
         import matplotlib
         matplotlib.use("Agg")
