@@ -14,6 +14,7 @@ import pytest
 from converter import progress
 from converter.builders import build
 from converter.caffe.writer import write_caffemodel
+from golden_support import ROOT  # noqa: F401  (puts tools/ on sys.path)
 from netutil import random_weights
 
 
@@ -97,13 +98,21 @@ def _has_mxnet() -> bool:
     return True
 
 
-def test_onnx_export_has_no_tensor_to_boolean_warning(model, tmp_path):
-    """The shape test in the fused Eltwise SUM used to turn traced sizes into Python
-    booleans (a TracerWarning per residual sum); the IR guarantees equal shapes."""
+@pytest.fixture()
+def lrn_model(tmp_path):
+    import googlenet
+    return googlenet.write_model(tmp_path)[1]
+
+
+@pytest.mark.parametrize("which", ["model", "lrn_model"])
+def test_onnx_export_has_no_tensor_to_boolean_warning(which, request, tmp_path):
+    """The shape test in the fused Eltwise SUM (ResNets) and the channel clamp of LRN
+    (GoogLeNet) used to turn traced sizes into Python booleans (a TracerWarning each)."""
     pytest.importorskip("onnx")
     from converter.convert import caffe2torch
+    path = request.getfixturevalue(which)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        caffe2torch(model, tmp_path / "m.onnx")
+        caffe2torch(path, tmp_path / "m.onnx")
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "Converting a tensor to a Python boolean" in m]
