@@ -184,3 +184,18 @@ def test_cli_plot_over_the_model_is_refused(small, tmp_path, capsys):
     os.link(small, plot)  # the same file under a plot's name
     code, _, err = run_cli(["verify", small, "--caffe", "--plot", plot], capsys)
     assert code == 2 and "the output is the input file" in err and plot.stat().st_nlink == 2
+
+
+def test_cli_verify_with_a_users_pycaffe(small, tmp_path, capsys):
+    """--caffe-python: any Python that imports caffe. Here the chroot's python3, reached
+    through tools/caffe-run.sh with the system temporary folder (where the job is written)
+    mounted at the same path."""
+    require_caffe()
+    import tempfile
+    python = tmp_path / "pycaffe-python"
+    python.write_text(f"#!/bin/sh\nCAFFE_RUN_BIND={tempfile.gettempdir()} "
+                      f"exec sh {ROOT / 'tools' / 'caffe-run.sh'} \"$@\"\n")
+    python.chmod(0o755)
+    code, out, err = run_cli(["verify", small, "--caffe", "--caffe-python", python], capsys)
+    assert code == 0, err
+    assert out.splitlines()[-1].startswith("PASS: ")
