@@ -138,3 +138,12 @@ def test_pt2_entries_stay_aligned_for_memory_mapping(model, tmp_path, capsys):
             start = (entry.header_offset + 30 + len(entry.filename.encode()) +
                      len(entry.extra))
             assert start % 64 == 0, entry.filename
+
+
+def test_verify_without_h5py_is_one_line(model, monkeypatch, capsys):
+    """A hand-made environment without h5py: one line saying what to install."""
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py now raises ImportError
+    golden = ROOT / "golden" / "cifar_n3_A.h5"
+    assert main(["verify", str(model[0]), "--golden", str(golden)]) == 2
+    err = capsys.readouterr().err
+    assert err.strip() == "resnet-convert: error: reading golden files needs h5py: pip install h5py"
