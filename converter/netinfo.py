@@ -123,17 +123,22 @@ def _shapes(net: Net) -> Dict[str, Optional[Shape]]:
     their database) is walked layer by layer, unknown shapes left None, so it can still
     be drawn and listed; a deploy net's errors are raised as usual."""
     from .errors import ConverterError
-    from .ir import SHAPE_FNS, infer_shapes
+    from .ir import infer_shapes
     if not any(l.type == "Data" for l in net.layers):
         return infer_shapes(net)
     shapes: Dict[str, Optional[Shape]] = {k: tuple(v) for k, v in net.inputs.items()}
     for layer in net.layers:
-        try:
-            tops, blobs = SHAPE_FNS[layer.type](layer, [shapes[b] for b in layer.bottoms])
-        except (KeyError, TypeError, ConverterError):
-            tops, blobs = [None] * len(layer.tops), []
-        layer.blob_shapes = [tuple(b) for b in blobs]
-        shapes.update({t: None if s is None else tuple(s) for t, s in zip(layer.tops, tops)})
+        tops: List[Optional[Shape]] = [None] * len(layer.tops)
+        if all(shapes.get(b) is not None for b in layer.bottoms):
+            alone = Net(layers=[layer], inputs={b: shapes[b] for b in layer.bottoms})
+            try:
+                found = infer_shapes(alone)
+                tops = [found[t] for t in layer.tops]
+            except ConverterError:
+                layer.blob_shapes = []
+        else:
+            layer.blob_shapes = []
+        shapes.update(zip(layer.tops, tops))
     return shapes
 
 
