@@ -36,8 +36,8 @@ class Options:
 def load_for_conversion(model, opts: Options, *, lazy: bool = False):
     """Read the model and apply the options that act on the weights (``--rgb``).
     Returns ``(net, weights, preprocess)``; ``lazy`` leaves values in the file where it can
-    (see :func:`converter.caffe.weights.load_caffe`)."""
-    from .caffe.weights import load_caffe
+    (see :func:`converter.caffe.loader.load_caffe`)."""
+    from .caffe.loader import load_caffe
     net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
                               allow_nonfinite=opts.allow_nonfinite, lazy=lazy)
     _check_outputs(net, opts.outputs, model)
@@ -81,8 +81,8 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
         job.step("reading the caffemodel")
         net, weights, pre = load_for_conversion(model, opts)
         job.step("building the module")
-        from .backends import torch_export
-        from .backends.torch_backend import to_torch
+        from .backends.torch import export as torch_export
+        from .backends.torch.net import to_torch
         module = to_torch(net, weights, outputs=torch_outputs(opts.outputs),
                           fold_bn=opts.fold_bn)
         job.step("writing" if out.suffix == ".safetensors" else f"exporting {out.suffix}")
@@ -107,9 +107,9 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     """The plain .safetensors job, streamed: every value that is stored unchanged goes from
     the caffemodel to the output in chunks, so the weights are never all in memory."""
     net, weights, pre = load_for_conversion(model, opts, lazy=True)
-    from .backends import torch_export
-    from .backends.torch_backend import build_module, to_torch
-    from .backends.torch_ops import weights_follow
+    from .backends.torch import export as torch_export
+    from .backends.torch.net import build_module, to_torch
+    from .backends.torch.module import weights_follow
     outputs = torch_outputs(opts.outputs)
     with weights_follow():  # the module's values are never used: do not fill them
         module = build_module(net, outputs)
@@ -132,7 +132,7 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
         job.step("reading the caffemodel")
         net, weights, pre = load_for_conversion(model, opts)
         job.step("building the symbol")
-        from .backends.mxnet_backend import save_checkpoint, to_mxnet
+        from .backends.mxnet import save_checkpoint, to_mxnet
         symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
         job.step("writing the checkpoint")
         extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
