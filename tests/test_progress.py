@@ -98,19 +98,25 @@ def _has_mxnet() -> bool:
     return True
 
 
-@pytest.fixture()
-def lrn_model(tmp_path):
-    import googlenet
-    return googlenet.write_model(tmp_path)[1]
+def _variant(folder, **kwargs):
+    net = build(n=1, **kwargs)
+    net.validate()
+    path = folder / "variant.caffemodel"
+    write_caffemodel(net, random_weights(net, scale=0.2), path)
+    return path
 
 
-@pytest.mark.parametrize("which", ["model", "lrn_model"])
-def test_onnx_export_has_no_tensor_to_boolean_warning(which, request, tmp_path):
-    """The shape test in the fused Eltwise SUM (ResNets) and the channel clamp of LRN
-    (GoogLeNet) used to turn traced sizes into Python booleans (a TracerWarning each)."""
+@pytest.mark.parametrize("which", ["resnet", "preact", "mxnet_variant", "googlenet"])
+def test_onnx_export_has_no_tensor_to_boolean_warning(which, tmp_path):
+    """Shape tests in the in-place residual sums (Eltwise, and the post-op fallback that
+    pre-activation and MXNet-variant nets use) and the channel clamp of LRN (GoogLeNet)
+    used to turn traced sizes into Python booleans (a TracerWarning each)."""
     pytest.importorskip("onnx")
     from converter.convert import caffe2torch
-    path = request.getfixturevalue(which)
+    import googlenet
+    path = {"resnet": lambda: _variant(tmp_path), "preact": lambda: _variant(tmp_path, preact=True),
+            "mxnet_variant": lambda: _variant(tmp_path, variant="mxnet"),
+            "googlenet": lambda: googlenet.write_model(tmp_path)[1]}[which]()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         caffe2torch(path, tmp_path / "m.onnx")
