@@ -196,9 +196,11 @@ def _add_verify(sub) -> None:
     p.add_argument("--framework", choices=("torch", "mxnet"), default="torch")
     p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's;"
+                                              " 1e-5 with --caffe)")
     p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "
-                                              "magnitude (default: the golden file's)")
+                                              "magnitude (default: the golden file's; 1e-3 "
+                                              "with --caffe)")
     toolbox.add_common(p)
     p.set_defaults(func=cmd_verify)
 
