@@ -15,6 +15,7 @@ from .. import __version__, progress
 from ..errors import ConverterError, UsageError
 from . import toolbox
 from .common import OneLineParser, run_main
+from .export import add_export_commands
 
 PROG = "resnet-convert"
 
@@ -176,6 +177,7 @@ def make_parser() -> argparse.ArgumentParser:
     toolbox.add_golden(sub, _int_list)
     toolbox.add_info(sub, _int_list)
     toolbox.add_draw(sub, _int_list)
+    add_export_commands(sub, _int_list)
     return parser
 
 
