@@ -31,7 +31,8 @@ from .fileio import atomic_output
 #: Bytes copied at a time: small enough that a chunk is still in the CPU cache when it is
 #: checked and written out, large enough that system calls cost nothing.
 CHUNK_BYTES = 1 << 20
-_ITEM_SIZE = {"F32": 4}
+_ITEM_SIZE = {"F32": 4, "I64": 8}
+_NUMPY_TYPES = {"F32": "<f4", "I64": "<i8"}
 
 Source = Union[np.ndarray, FileBlob]
 #: (tensor name, safetensors dtype, shape, values)
@@ -60,7 +61,7 @@ def header(entries: Sequence[Entry], metadata: Optional[Mapping[str, str]] = Non
 def write_safetensors(path, entries: Sequence[Entry],
                       metadata: Optional[Mapping[str, str]] = None, *,
                       verify: Iterable[FileBlob] = (), chunk_bytes: int = CHUNK_BYTES) -> None:
-    """Write ``entries`` (float32 only) as a safetensors file at ``path``, atomically.
+    """Write ``entries`` (float32; int64 arrays too) as a safetensors file at ``path``, atomically.
 
     FileBlobs are streamed from their caffemodel and checked for NaN/Inf as they pass;
     ``verify`` lists FileBlobs that are not written but must pass the same check (the eager
@@ -70,8 +71,8 @@ def write_safetensors(path, entries: Sequence[Entry],
         out = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             _write_all(out, header(entries, metadata))
-            for _, _, _, source in entries:
-                copier.copy(source, out)
+            for _, dtype, _, source in entries:
+                copier.copy(source, out, dtype)
         finally:
             os.close(out)
         for blob in verify:
@@ -89,11 +90,12 @@ class _Copier(contextlib.ExitStack):
         self.files: Dict[CaffeFile, int] = {}
         self.flagged: Dict[CaffeFile, None] = {}  # files with (allowed) NaN/Inf, in order
 
-    def copy(self, source: Source, out: Optional[int]) -> None:
-        """Write ``source``'s bytes to ``out`` (only check a FileBlob if ``out`` is None)."""
+    def copy(self, source: Source, out: Optional[int], dtype: str = "F32") -> None:
+        """Write ``source``'s bytes to ``out`` (only check a FileBlob if ``out`` is None);
+        arrays are written as ``dtype`` (FileBlobs are float32)."""
         if not isinstance(source, FileBlob):
             if out is not None:
-                values = np.ascontiguousarray(source, "<f4").reshape(-1)
+                values = np.ascontiguousarray(source, _NUMPY_TYPES[dtype]).reshape(-1)
                 _write_all(out, memoryview(values).cast("B"))
             return
         fd = self._open(source.file)

@@ -1,0 +1,119 @@
+"""Generate a standalone PyTorch module (a .py file) plus its weights (.safetensors).
+
+:func:`generate` turns the IR and its weights into source text and a state_dict (NumPy
+arrays keyed as the generated module's own ``state_dict()``); :func:`write_python` writes
+``model.py`` and ``model.safetensors`` together, atomically and all-or-nothing. Nothing
+here imports torch: the generated file does, and it imports nothing of this package.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..errors import UsageError
+from ..fileio import atomic_output
+from ..ir import Net
+from ..preprocess import Preprocess
+from ..safetensors_io import write_safetensors
+from .ops import Program, build_program
+from .resnet import match_resnet, resnet_source
+from .source import assemble, module_docstring, net_class, preprocess_facts
+from .straight import straight_body
+
+FORMAT = "resnet-convert/torch-code/1"
+_DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+
+
+@dataclass
+class Generated:
+    """A generated model: the file's text, its state_dict and the safetensors metadata."""
+    source: str
+    tensors: Dict[str, np.ndarray]
+    metadata: Dict[str, str]
+    style: str  # "resnet" or "straight"
+
+
+def prune(program: Program, outputs: Optional[Sequence[str]]) -> Program:
+    """``program`` returning the SSA values ``outputs`` (default: the net's outputs), without
+    the ops they do not depend on."""
+    if outputs:
+        program.outputs = list(outputs)
+    wanted, kept = set(program.outputs), []
+    for op in reversed(program.ops):
+        if wanted.intersection(op.outputs):
+            kept.append(op)
+            wanted.update(op.inputs)
+    program.ops = kept[::-1]
+    return program
+
+
+def generate(net: Net, weights, pre: Preprocess, stem: str = "model",
+             outputs: Optional[Sequence[str]] = None) -> Generated:
+    """The module for ``net`` (Caffe blob names ``outputs`` returned; default the net's
+    outputs). A recognised ResNet comes out torchvision-style, any other net straight-line."""
+    net = net.copy()
+    program = build_program(net, weights)
+    final = net.ssa()[1]
+    caffe_outputs = list(outputs) if outputs else net.output_blobs()
+    prune(program, [final[o] for o in caffe_outputs])
+    facts = preprocess_facts(pre)
+    title = f"Caffe net {net.name!r}" if net.name else "A Caffe net"
+    doc = module_docstring(title, stem, program.inputs, caffe_outputs, facts)
+    mean_shape = None if pre.mean_image is None else tuple(pre.mean_image.shape)
+    match = match_resnet(program)
+    if match is not None:
+        source, tensors = resnet_source(program, match, doc, facts, caffe_outputs, mean_shape)
+        style = "resnet"
+    else:
+        body = straight_body(program)
+        cls = net_class(f"The Caffe net as straight-line PyTorch ({len(program.ops)} ops).",
+                        body.init, body.forward, [], program.inputs, caffe_outputs,
+                        mean_shape)
+        source = assemble(doc, facts, body.helpers, [cls], uses_f=False)
+        tensors, style = body.tensors, "straight"
+    if pre.mean_image is not None:
+        tensors["mean_image"] = np.ascontiguousarray(pre.mean_image, np.float32)
+    metadata = {"format": FORMAT, "preprocess": pre.to_json(),
+                "outputs": json.dumps(caffe_outputs), "style": style}
+    return Generated(source, tensors, metadata, style)
+
+
+def _entries(tensors: Dict[str, np.ndarray]):
+    entries = []
+    for key, value in tensors.items():
+        value = np.ascontiguousarray(value)
+        entries.append((key, _DTYPES[value.dtype], value.shape, value))
+    return entries
+
+
+def write_python(path, net: Net, weights, pre: Preprocess,
+                 outputs: Optional[Sequence[str]] = None) -> List[Path]:
+    """Write ``path`` (.py) and the .safetensors beside it; both or neither."""
+    path = Path(path)
+    if path.suffix != ".py" or not path.stem.isidentifier():
+        raise UsageError("the module file name must be a Python identifier ending in .py "
+                         "(e.g. resnet50.py)", file=path)
+    weights_path = path.with_suffix(".safetensors")
+    gen = generate(net, weights, pre, stem=path.stem, outputs=outputs)
+    weights_written = False
+    try:
+        with atomic_output(path, ".py") as tmp_py:  # renamed into place last
+            with open(tmp_py, "w", encoding="utf-8") as handle:
+                handle.write(gen.source)
+                handle.flush()
+                os.fsync(handle.fileno())
+            write_safetensors(weights_path, _entries(gen.tensors), gen.metadata)
+            weights_written = True
+    except BaseException:
+        if weights_written:  # the .py could not be renamed: take the weights back too
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(weights_path)
+        raise
+    return [path, weights_path]

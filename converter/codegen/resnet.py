@@ -1,0 +1,9 @@
+"""Recognising ResNets in a program (stub)."""
+
+
+def match_resnet(program):
+    return None
+
+
+def resnet_source(*a):
+    raise NotImplementedError

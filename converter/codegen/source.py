@@ -1,0 +1,82 @@
+"""Assembling a generated model file: docstring, imports, facts, helpers, classes."""
+
+from __future__ import annotations
+
+import json
+from typing import Dict, List, Sequence
+
+from .. import __version__
+from .helpers import USES_F, helper_source
+
+LOAD_METHOD = '''
+    @classmethod
+    def load(cls, path):
+        """A Net filled with the converted weights in `path` (a .safetensors file), in eval
+        mode (Caffe's TEST phase); call .train() to fine-tune it."""
+        from safetensors.torch import load_file
+
+        net = cls()
+        net.load_state_dict(load_file(path))
+        return net.eval()
+'''
+
+
+def preprocess_facts(pre) -> Dict[str, object]:
+    """The preprocessing facts as plain data (the mean image, if any, is the buffer
+    ``Net.mean_image``)."""
+    facts = json.loads(pre.to_json())
+    facts.pop("has_mean_image", None)
+    if pre.mean_image is not None:
+        facts["mean_image"] = "the buffer Net.mean_image (C, H, W), in channel_order"
+    return facts
+
+
+def module_docstring(title: str, stem: str, inputs: Sequence[str], outputs: Sequence[str],
+                     facts) -> List[str]:
+    order = facts.get("channel_order", "BGR")
+    return [
+        f'"""{title}, converted from Caffe by resnet-convert {__version__}.',
+        "",
+        f'Plain PyTorch: ``Net()`` builds it, ``Net.load("{stem}.safetensors")`` fills it with',
+        "the converted weights (or use ``load_state_dict``). In eval mode it computes what",
+        "Caffe's TEST phase computes; in train mode BatchNorm uses batch statistics.",
+        "",
+        f"Input{'s' if len(inputs) > 1 else ''} (Caffe blob{'s' if len(inputs) > 1 else ''} "
+        f"{', '.join(inputs)}): N,C,H,W, preprocessed as PREPROCESS says",
+        f"({order} channel order, 0..{facts.get('input_scale', 255.0):g} range minus the "
+        "mean, times scale).",
+        f"Returns the Caffe blob{'s' if len(outputs) > 1 else ''} {', '.join(outputs)}.",
+        '"""',
+    ]
+
+
+def assemble(docstring: List[str], facts, helpers: Sequence[str], classes: Sequence[str],
+             uses_f: bool = False) -> str:
+    """The whole file, ending with a newline."""
+    lines = list(docstring) + ["", "import torch"]
+    if uses_f or USES_F.intersection(helpers):
+        lines.append("import torch.nn.functional as F")
+    lines += ["from torch import nn", "", "#: How the Caffe model expects its input "
+              "(image[channel_order] * input_scale - mean) * scale.",
+              "PREPROCESS = {"]
+    lines += [f"    {key!r}: {value!r}," for key, value in sorted(facts.items())] + ["}"]
+    for block in helper_source(helpers) + list(classes):
+        lines += ["", "", block]
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def net_class(doc: str, init: Sequence[str], forward: Sequence[str], extra: Sequence[str],
+              caffe_inputs, caffe_outputs, mean_shape=None) -> str:
+    """``class Net(nn.Module)`` from its parts."""
+    lines = ["class Net(nn.Module):", f'    """{doc}"""', "",
+             f"    caffe_inputs = {tuple(caffe_inputs)!r}",
+             f"    caffe_outputs = {tuple(caffe_outputs)!r}", "",
+             "    def __init__(self):", "        super().__init__()"]
+    lines += list(init)
+    if mean_shape is not None:
+        lines.append(f"        self.register_buffer('mean_image', torch.zeros({tuple(mean_shape)!r}))")
+    lines += [""] + list(forward)
+    for block in extra:
+        lines += [""] + block.strip("\n").split("\n")
+    lines += LOAD_METHOD.rstrip("\n").split("\n")
+    return "\n".join(lines)
