@@ -23,7 +23,8 @@ from ..ir import Net
 from ..preprocess import Preprocess
 from ..safetensors_io import write_safetensors
 from .ops import Program, build_program
-from .resnet import match_resnet, resnet_source
+from .resnet import match_resnet
+from .resnet_text import resnet_source
 from .source import assemble, module_docstring, net_class, preprocess_facts
 from .straight import straight_body
 

@@ -101,9 +101,7 @@ def batch_norm(layer, shapes, blobs, scale=None, scale_blobs=()):
     # false means batch statistics even then: nn.BatchNorm without running stats does that.
     global_stats = p.use_global_stats is not False
     eps = float(np.float32(p.eps))  # Caffe holds eps as a float
-    extra = kwargs(eps=None if eps == float(np.float32(1e-5)) else num(eps),
-                   affine=None if scale is not None else "False",
-                   track_running_stats=None if global_stats else "False")
+    extra = bn_options(eps, scale is not None, global_stats)
     tensors = {}
     if scale is not None:
         tensors["weight"] = scale_blobs[0]
@@ -120,6 +118,13 @@ def batch_norm(layer, shapes, blobs, scale=None, scale_blobs=()):
     if scale is not None:
         op.outputs = tuple(scale.tops)
     return op
+
+
+def bn_options(eps: float, affine: bool, global_stats: bool) -> str:
+    """The keyword arguments of an ``nn.BatchNorm2d`` that differ from its defaults."""
+    return kwargs(eps=None if eps == float(np.float32(1e-5)) else num(eps),
+                  affine=None if affine else "False",
+                  track_running_stats=None if global_stats else "False")
 
 
 @register("BatchNorm")

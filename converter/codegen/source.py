@@ -66,12 +66,12 @@ def assemble(docstring: List[str], facts, helpers: Sequence[str], classes: Seque
 
 
 def net_class(doc: str, init: Sequence[str], forward: Sequence[str], extra: Sequence[str],
-              caffe_inputs, caffe_outputs, mean_shape=None) -> str:
+              caffe_inputs, caffe_outputs, mean_shape=None, signature: str = "self") -> str:
     """``class Net(nn.Module)`` from its parts."""
     lines = ["class Net(nn.Module):", f'    """{doc}"""', "",
              f"    caffe_inputs = {tuple(caffe_inputs)!r}",
              f"    caffe_outputs = {tuple(caffe_outputs)!r}", "",
-             "    def __init__(self):", "        super().__init__()"]
+             f"    def __init__({signature}):", "        super().__init__()"]
     lines += list(init)
     if mean_shape is not None:
         lines.append(f"        self.register_buffer('mean_image', torch.zeros({tuple(mean_shape)!r}))")
