@@ -55,6 +55,16 @@ def prune(program: Program, outputs: Optional[Sequence[str]]) -> Program:
     return program
 
 
+def _softmax_attr(program: Program) -> Optional[str]:
+    """The attribute name a final nn.Softmax gets (checked against the text later)."""
+    last = program.ops[-1] if program.ops else None
+    if last is None or last.kind != "softmax" or len(program.outputs) != 1:
+        return None
+    from .names import RESERVED, identifier
+    name = identifier(last.name)
+    return None if name in RESERVED else name
+
+
 def generate(net: Net, weights, pre: Preprocess, stem: str = "model",
              outputs: Optional[Sequence[str]] = None) -> Generated:
     """The module for ``net`` (Caffe blob names ``outputs`` returned; default the net's
@@ -65,8 +75,9 @@ def generate(net: Net, weights, pre: Preprocess, stem: str = "model",
     caffe_outputs = list(outputs) if outputs else net.output_blobs()
     prune(program, [final[o] for o in caffe_outputs])
     facts = preprocess_facts(pre)
-    title = f"Caffe net {net.name!r}" if net.name else "A Caffe net"
-    doc = module_docstring(title, stem, program.inputs, caffe_outputs, facts)
+    title = net.name or "A Caffe net"
+    doc = module_docstring(title, stem, program.inputs, caffe_outputs, facts,
+                           _softmax_attr(program))
     mean_shape = None if pre.mean_image is None else tuple(pre.mean_image.shape)
     match = match_resnet(program)
     if match is not None:
@@ -79,6 +90,9 @@ def generate(net: Net, weights, pre: Preprocess, stem: str = "model",
                         mean_shape)
         source = assemble(doc, facts, body.helpers, [cls], uses_f=False)
         tensors, style = body.tensors, "straight"
+    tip = _softmax_attr(program)
+    if tip and f"self.{tip} = nn.Softmax(" not in source:  # named otherwise: no tip
+        source = "\n".join(l for l in source.split("\n") if "nn.CrossEntropyLoss" not in l)
     if pre.mean_image is not None:
         tensors["mean_image"] = np.ascontiguousarray(pre.mean_image, np.float32)
     metadata = {"format": FORMAT, "preprocess": pre.to_json(),

@@ -34,9 +34,25 @@ def _op(layer, kind, **kw):
 
 
 def num(value: float) -> str:
-    """A float literal that reads back to the same float32 value (repr is exact)."""
-    value = float(value)
-    return repr(int(value)) + ".0" if value.is_integer() and abs(value) < 1e15 else repr(value)
+    """The shortest float literal that rounds to the same float32 value (Caffe holds layer
+    parameters as float; PyTorch casts Python scalars to the tensor's float32 too)."""
+    value = np.float32(value)
+    if not np.isfinite(value):
+        return f"float({str(value)!r})"
+    text = np.format_float_positional(value, unique=True, trim="0")
+    if len(text) > 12:
+        text = np.format_float_scientific(value, unique=True, trim="0")
+    return text
+
+
+def with_comment(line: str, comment: str, limit: int = 100) -> List[str]:
+    """``line  # comment`` if it fits in ``limit`` columns, else the comment above it."""
+    if not comment:
+        return [line]
+    if len(line) + len(comment) + 4 <= limit:
+        return [f"{line}  # {comment}"]
+    indent = line[:len(line) - len(line.lstrip())]
+    return [f"{indent}# {comment}", line]
 
 
 def pair(values) -> str:

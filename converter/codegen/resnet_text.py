@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
-from .layer_text import bn_options, pair
+from .layer_text import bn_options, pair, with_comment
 from .names import RESERVED, Namer
 from .ops import Op
 from .resnet import Block, Match
@@ -140,9 +141,9 @@ def _block_doc(m: Match) -> str:
     order = (f"each after {bn} and ReLU (pre-activation)" if t.pre
              else f"each followed by {bn} and ReLU but the last")
     post = "then ReLU" if t.post_relu is not None else "no ReLU after the sum"
-    return (f"A residual block as the Caffe net has it: {kernels} convolutions,\n"
-            f"    {order}; {where} one carries the stride; the shortcut is added,\n"
-            f"    {post}.\n    ")
+    text = (f"A residual block as the Caffe net has it: {kernels} convolutions, {order}; "
+            f"{where} one carries the stride; the shortcut is added, {post}.")
+    return textwrap.fill(text, 92, subsequent_indent="    ") + "\n    "
 
 
 def _downsample_text(m: Match, used: set, helpers: list) -> Optional[str]:
@@ -156,7 +157,8 @@ def _downsample_text(m: Match, used: set, helpers: list) -> Optional[str]:
     parts = [conv_text(b.short_ops[0].facts, "self.inplanes", out, "s", used)]
     if len(b.short_ops) > 1:
         parts.append(bn_text(b.short_ops[1], out))
-    return "nn.Sequential(" + ", ".join(parts) + ")"
+    inner = "".join(f"                    {part},\n" for part in parts)
+    return f"nn.Sequential(\n{inner}                )"
 
 
 def make_layer(m: Match, used: set, helpers: list) -> str:
@@ -174,7 +176,9 @@ def make_layer(m: Match, used: set, helpers: list) -> str:
                   f"                downsample = {down}"]
         args += ", downsample"
     if m.preact_optional:
-        args += ", preact=not (first and i == 0)"
+        # The first block of the net takes the stem's activation (no pre-activation).
+        lines.append("            preact = i > 0 or not first")
+        args += ", preact=preact"
     lines += [f"            layers.append(block({args}))",
               "            self.inplanes = planes * block.expansion",
               "        return nn.Sequential(*layers)"]
@@ -195,8 +199,8 @@ def _chain_text(ops: Sequence[Op], attrs: Namer, safe: set, tensors: Dict, init:
         if op.module is not None:
             attr = attrs(op.name)
             module = f"self.{attr}"
-            comment = f"  # Caffe {op.facts['caffe']}" if "caffe" in op.facts else ""
-            init.append(f"        self.{attr} = {op.module}{comment}")
+            comment = f"Caffe {op.facts['caffe']}" if "caffe" in op.facts else ""
+            init += with_comment(f"        self.{attr} = {op.module}", comment)
             tensors.update({f"{attr}.{k}": v for k, v in op.tensors.items()})
         forward.append(f"        x = {op.call.format('x', m=module)}")
     return shared

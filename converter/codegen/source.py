@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
-from typing import Dict, List, Sequence
+import re
+import textwrap
+from typing import Dict, List, Optional, Sequence
 
 from .. import __version__
 from .helpers import USES_F, helper_source
@@ -32,35 +34,43 @@ def preprocess_facts(pre) -> Dict[str, object]:
 
 
 def module_docstring(title: str, stem: str, inputs: Sequence[str], outputs: Sequence[str],
-                     facts) -> List[str]:
+                     facts, softmax: Optional[str] = None) -> List[str]:
+    """The generated file's docstring: what it is, how to load it, what goes in and out."""
     order = facts.get("channel_order", "BGR")
-    return [
-        f'"""{title}, converted from Caffe by resnet-convert {__version__}.',
-        "",
-        f'Plain PyTorch: ``Net()`` builds it, ``Net.load("{stem}.safetensors")`` fills it with',
-        "the converted weights (or use ``load_state_dict``). In eval mode it computes what",
-        "Caffe's TEST phase computes; in train mode BatchNorm uses batch statistics.",
-        "",
-        f"Input{'s' if len(inputs) > 1 else ''} (Caffe blob{'s' if len(inputs) > 1 else ''} "
-        f"{', '.join(inputs)}): N,C,H,W, preprocessed as PREPROCESS says",
-        f"({order} channel order, 0..{facts.get('input_scale', 255.0):g} range minus the "
-        "mean, times scale).",
-        f"Returns the Caffe blob{'s' if len(outputs) > 1 else ''} {', '.join(outputs)}.",
-        '"""',
+    plural = "s" if len(inputs) > 1 else ""
+    paragraphs = [
+        f'Plain PyTorch: ``Net()`` builds it, ``Net.load("{stem}.safetensors")`` fills it with '
+        "the converted weights (or use ``load_state_dict``). In eval mode it computes what "
+        "Caffe's TEST phase computes; in train mode BatchNorm uses batch statistics and "
+        "updates its running statistics.",
+        f"Input{plural} (Caffe blob{plural} {', '.join(inputs)}): N,C,H,W, preprocessed as "
+        f"PREPROCESS says ({order} channel order, 0..{facts.get('input_scale', 255.0):g} "
+        "range minus the mean, times scale). Returns the Caffe "
+        f"blob{'s' if len(outputs) > 1 else ''} {', '.join(outputs)}.",
     ]
+    if softmax:
+        paragraphs.append(f"To train with nn.CrossEntropyLoss, take the logits: set "
+                          f"``net.{softmax} = nn.Identity()``.")
+    lines = [f'"""{title}, converted from Caffe by resnet-convert {__version__}.']
+    for text in paragraphs:
+        lines += [""] + textwrap.wrap(text, 92, break_on_hyphens=False)
+    return lines + ['"""']
 
 
 def assemble(docstring: List[str], facts, helpers: Sequence[str], classes: Sequence[str],
              uses_f: bool = False) -> str:
     """The whole file, ending with a newline."""
-    lines = list(docstring) + ["", "import torch"]
+    code = helper_source(helpers) + list(classes)
+    lines = list(docstring) + [""]
+    if any(re.search(r"\btorch\.(?!nn\b)", block) for block in code):
+        lines.append("import torch")
     if uses_f or USES_F.intersection(helpers):
         lines.append("import torch.nn.functional as F")
-    lines += ["from torch import nn", "", "#: How the Caffe model expects its input "
+    lines += ["from torch import nn", "", "#: How the Caffe model expects its input: "
               "(image[channel_order] * input_scale - mean) * scale.",
               "PREPROCESS = {"]
     lines += [f"    {key!r}: {value!r}," for key, value in sorted(facts.items())] + ["}"]
-    for block in helper_source(helpers) + list(classes):
+    for block in code:
         lines += ["", "", block]
     return "\n".join(lines).rstrip("\n") + "\n"
 

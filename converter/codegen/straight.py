@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Dict, List, Sequence
 
+from .layer_text import with_comment
 from .names import RESERVED, Namer, Variables
 from .ops import Op, Program
 
@@ -76,8 +77,8 @@ def emit_ops(ops: Sequence[Op], body: Body, attrs: Namer, variables: Variables,
             if op.module is not None:
                 attr = attrs(op.name)
                 module = f"self.{attr}"
-                comment = f"  # Caffe {op.facts['caffe']}" if "caffe" in op.facts else ""
-                body.init.append(f"{indent}self.{attr} = {op.module}{comment}")
+                comment = f"Caffe {op.facts['caffe']}" if "caffe" in op.facts else ""
+                body.init += with_comment(f"{indent}self.{attr} = {op.module}", comment)
                 for suffix, value in op.tensors.items():
                     body.tensors[f"{attr}.{suffix}"] = value
             expr = op.call.format(*args, m=module)
