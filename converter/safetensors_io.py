@@ -31,8 +31,7 @@ from .fileio import atomic_output
 #: Bytes copied at a time: small enough that a chunk is still in the CPU cache when it is
 #: checked and written out, large enough that system calls cost nothing.
 CHUNK_BYTES = 1 << 20
-_ITEM_SIZE = {"F32": 4, "I64": 8}
-_NUMPY_TYPES = {"F32": "<f4", "I64": "<i8"}
+_ITEM_SIZE = {"F32": 4, "I64": 8}  # int64: BatchNorm's num_batches_tracked (codegen)
 
 Source = Union[np.ndarray, FileBlob]
 #: (tensor name, safetensors dtype, shape, values)
@@ -61,7 +60,7 @@ def header(entries: Sequence[Entry], metadata: Optional[Mapping[str, str]] = Non
 def write_safetensors(path, entries: Sequence[Entry],
                       metadata: Optional[Mapping[str, str]] = None, *,
                       verify: Iterable[FileBlob] = (), chunk_bytes: int = CHUNK_BYTES) -> None:
-    """Write ``entries`` (float32; int64 arrays too) as a safetensors file at ``path``, atomically.
+    """Write ``entries`` (float32 only) as a safetensors file at ``path``, atomically.
 
     FileBlobs are streamed from their caffemodel and checked for NaN/Inf as they pass;
     ``verify`` lists FileBlobs that are not written but must pass the same check (the eager
@@ -71,8 +70,8 @@ def write_safetensors(path, entries: Sequence[Entry],
         out = os.open(tmp, os.O_WRONLY | os.O_TRUNC)
         try:
             _write_all(out, header(entries, metadata))
-            for _, dtype, _, source in entries:
-                copier.copy(source, out, dtype)
+            for _, _, _, source in entries:
+                copier.copy(source, out)
         finally:
             os.close(out)
         for blob in verify:
@@ -90,12 +89,11 @@ class _Copier(contextlib.ExitStack):
         self.files: Dict[CaffeFile, int] = {}
         self.flagged: Dict[CaffeFile, None] = {}  # files with (allowed) NaN/Inf, in order
 
-    def copy(self, source: Source, out: Optional[int], dtype: str = "F32") -> None:
-        """Write ``source``'s bytes to ``out`` (only check a FileBlob if ``out`` is None);
-        arrays are written as ``dtype`` (FileBlobs are float32)."""
+    def copy(self, source: Source, out: Optional[int]) -> None:
+        """Write ``source``'s bytes to ``out`` (only check a FileBlob if ``out`` is None)."""
         if not isinstance(source, FileBlob):
             if out is not None:
-                values = np.ascontiguousarray(source, _NUMPY_TYPES[dtype]).reshape(-1)
+                values = np.ascontiguousarray(source, "<f4").reshape(-1)
                 _write_all(out, memoryview(values).cast("B"))
             return
         fd = self._open(source.file)

@@ -8,9 +8,7 @@ here imports torch: the generated file does, and it imports nothing of this pack
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
@@ -18,10 +16,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..errors import UsageError
-from ..fileio import atomic_output
+from ..fileio import atomic_outputs
 from ..ir import Net
 from ..preprocess import Preprocess
-from ..safetensors_io import write_safetensors
+from ..safetensors_io import header
 from .ops import Program, build_program
 from .resnet import match_resnet
 from .resnet_text import resnet_source
@@ -30,6 +28,7 @@ from .straight import straight_body
 
 FORMAT = "resnet-convert/torch-code/1"
 _DTYPES = {np.dtype(np.float32): "F32", np.dtype(np.int64): "I64"}
+_LITTLE = {"F32": "<f4", "I64": "<i8"}  # safetensors stores little-endian
 
 
 @dataclass
@@ -110,25 +109,20 @@ def _entries(tensors: Dict[str, np.ndarray]):
 
 def write_python(path, net: Net, weights, pre: Preprocess,
                  outputs: Optional[Sequence[str]] = None) -> List[Path]:
-    """Write ``path`` (.py) and the .safetensors beside it; both or neither."""
+    """Write ``path`` (.py) and the .safetensors beside it: both or neither
+    (:func:`converter.fileio.atomic_outputs`)."""
     path = Path(path)
     if path.suffix != ".py" or not path.stem.isidentifier():
         raise UsageError("the module file name must be a Python identifier ending in .py "
                          "(e.g. resnet50.py)", file=path)
     weights_path = path.with_suffix(".safetensors")
     gen = generate(net, weights, pre, stem=path.stem, outputs=outputs)
-    weights_written = False
-    try:
-        with atomic_output(path, ".py") as tmp_py:  # renamed into place last
-            with open(tmp_py, "w", encoding="utf-8") as handle:
-                handle.write(gen.source)
-                handle.flush()
-                os.fsync(handle.fileno())
-            write_safetensors(weights_path, _entries(gen.tensors), gen.metadata)
-            weights_written = True
-    except BaseException:
-        if weights_written:  # the .py could not be renamed: take the weights back too
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(weights_path)
-        raise
+    entries = _entries(gen.tensors)
+    with atomic_outputs([path, weights_path], [".py", ".safetensors"]) as (tmp_py, tmp_st):
+        with open(tmp_py, "w", encoding="utf-8") as handle:
+            handle.write(gen.source)
+        with open(tmp_st, "wb") as handle:
+            handle.write(header(entries, gen.metadata))
+            for _, dtype, _, value in entries:
+                handle.write(np.ascontiguousarray(value, _LITTLE[dtype]).tobytes())
     return [path, weights_path]
