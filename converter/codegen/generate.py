@@ -91,7 +91,8 @@ def generate(net: Net, weights, pre: Preprocess, stem: str = "model",
         tensors, style = body.tensors, "straight"
     tip = _softmax_attr(program)
     if tip and f"self.{tip} = nn.Softmax(" not in source:  # named otherwise: no tip
-        source = "\n".join(l for l in source.split("\n") if "nn.CrossEntropyLoss" not in l)
+        source = "\n".join(line for line in source.split("\n")
+                           if "nn.CrossEntropyLoss" not in line)
     if pre.mean_image is not None:
         tensors["mean_image"] = np.ascontiguousarray(pre.mean_image, np.float32)
     metadata = {"format": FORMAT, "preprocess": pre.to_json(),

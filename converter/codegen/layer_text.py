@@ -339,7 +339,3 @@ def lrn(layer, shapes, blobs):
     module = (f"nn.LocalResponseNorm({p.local_size}, alpha={num(p.alpha)}, "
               f"beta={num(p.beta)}, k={num(p.k)})")
     return [_op(layer, "lrn", module=module)]
-
-
-def list_types() -> List[str]:
-    return sorted(CONVERTERS)

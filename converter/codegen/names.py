@@ -22,7 +22,7 @@ def identifier(name: str) -> str:
     or a keyword gets a prefix / suffix."""
     ident = re.sub(r"\W", "_", name) or "layer"
     if ident[0].isdigit():
-        ident = f"l{ident}" if not ident.startswith("_") else f"l{ident}"
+        ident = f"l{ident}"
     if keyword.iskeyword(ident) or keyword.issoftkeyword(ident):
         ident += "_"
     return ident

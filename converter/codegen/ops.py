@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import MismatchError, UnsupportedLayerError
 from ..ir.graph import Layer, Net
-from ..ir.shapes import canonical_axis, count, infer_shapes
+from ..ir.shapes import count, infer_shapes
 from . import layer_text as text
 
 
@@ -153,7 +153,7 @@ def _report(problems) -> None:
         raise UnsupportedLayerError(f"{message} (supported types: "
                                     f"{', '.join(supported_types())})",
                                     layer=layer.name, layer_type=layer.type)
-    listed = "; ".join(f"'{l.name}' ({l.type}): {m}" for l, m in problems)
+    listed = "; ".join(f"'{layer.name}' ({layer.type}): {m}" for layer, m in problems)
     raise UnsupportedLayerError(f"{len(problems)} layers cannot be generated as PyTorch code: "
                                 f"{listed}")
 
@@ -161,8 +161,3 @@ def _report(problems) -> None:
 def supported_types() -> List[str]:
     """Layer types the code generator handles, sorted."""
     return sorted(set(text.CONVERTERS) | {"Input"})
-
-
-def axis_of(layer: Layer, ndim: int, axis: int) -> int:
-    """Caffe's canonical axis (negative counts from the end)."""
-    return canonical_axis(axis, ndim, layer)

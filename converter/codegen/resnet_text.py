@@ -9,7 +9,7 @@ import textwrap
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from .layer_text import bn_options, pair, with_comment
-from .names import RESERVED, Namer
+from .names import RESERVED, TAKEN_VARS, Namer, identifier
 from .ops import Op
 from .resnet import Block, Match
 from .source import assemble, net_class
@@ -86,7 +86,8 @@ def block_class(m: Match, used: set) -> str:
     for j, u in enumerate(t.units):
         cin, cout = _channels(m, j)
         stride = "stride" if j == m.stride_unit else None
-        init.append(f"        self.conv{j + 1} = {conv_text(u.conv.facts, cin, cout, stride, used)}")
+        conv = conv_text(u.conv.facts, cin, cout, stride, used)
+        init.append(f"        self.conv{j + 1} = {conv}")
         if u.bn is not None:
             init.append(f"        self.{unit_bns[j]} = {bn_text(u.bn, cout)}")
     init += ["        self.relu = nn.ReLU(inplace=True)", "        self.downsample = downsample"]
@@ -186,14 +187,16 @@ def make_layer(m: Match, used: set, helpers: list) -> str:
 
 
 def _chain_text(ops: Sequence[Op], attrs: Namer, safe: set, tensors: Dict, init: List[str],
-                forward: List[str]) -> bool:
-    """Stem or head ops as ``x = ...`` lines; True if they use the shared ReLU."""
+                forward: List[str], source: str = "x") -> bool:
+    """Stem or head ops as ``x = ...`` lines, the first reading ``source``; True if they
+    use the shared ReLU."""
     shared = False
     for op in ops:
         if op.kind == "relu":
             shared |= op.name in safe
-            forward.append("        x = self.relu(x)" if op.name in safe
-                           else "        x = torch.relu(x)")
+            forward.append(f"        x = self.relu({source})" if op.name in safe
+                           else f"        x = torch.relu({source})")
+            source = "x"
             continue
         module = None
         if op.module is not None:
@@ -202,7 +205,8 @@ def _chain_text(ops: Sequence[Op], attrs: Namer, safe: set, tensors: Dict, init:
             comment = f"Caffe {op.facts['caffe']}" if "caffe" in op.facts else ""
             init += with_comment(f"        self.{attr} = {op.module}", comment)
             tensors.update({f"{attr}.{k}": v for k, v in op.tensors.items()})
-        forward.append(f"        x = {op.call.format('x', m=module)}")
+        forward.append(f"        x = {op.call.format(source, m=module)}")
+        source = "x"
     return shared
 
 
@@ -228,20 +232,21 @@ def resnet_source(program, m: Match, doc, facts, caffe_outputs, mean_shape):
     attrs = Namer(RESERVED | {f"layer{s}" for s in range(1, len(m.stages) + 1)})
     safe = inplace_relus(program)
     init = [f"        self.inplanes = {m.stages[0][0].in_c}"]
-    forward = [f"    def forward(self, {program.inputs[0] if program.inputs[0].isidentifier() else 'x'}):"]
-    arg = forward[0].split("(self, ")[1][:-2]
-    forward.append(f"        x = {arg}" if arg != "x" else "")
-    shared = _chain_text(m.stem, attrs, safe, tensors, init, forward)
+    arg = identifier(program.inputs[0])
+    arg = arg if arg not in TAKEN_VARS else "x"
+    forward = [f"    def forward(self, {arg}):"]
+    shared = _chain_text(m.stem, attrs, safe, tensors, init, forward, source=arg)
     for s, stage in enumerate(m.stages, 1):
         stride = f", stride={stage[0].stride}" if stage[0].stride != 1 else ""
         first = ", first=True" if m.preact_optional and s == 1 else ""
         init.append(f"        self.layer{s} = self._make_layer(block, {stage[0].planes}, "
                     f"layers[{s - 1}]{stride}{first})")
-        forward.append(f"        x = self.layer{s}(x)")
+        source = arg if s == 1 and not m.stem else "x"
+        forward.append(f"        x = self.layer{s}({source})")
     shared |= _chain_text(m.head, attrs, safe, tensors, init, forward)
     if shared:
         init.insert(1, "        self.relu = nn.ReLU(inplace=True)")
-    forward = [line for line in forward if line] + ["        return x"]
+    forward.append("        return x")
     _block_tensors(m, tensors)
     depths = [len(stage) for stage in m.stages]
     table = (f"#: The depth table: blocks per stage.\nLAYERS = {depths!r}")

@@ -84,7 +84,8 @@ def net_class(doc: str, init: Sequence[str], forward: Sequence[str], extra: Sequ
              f"    def __init__({signature}):", "        super().__init__()"]
     lines += list(init)
     if mean_shape is not None:
-        lines.append(f"        self.register_buffer('mean_image', torch.zeros({tuple(mean_shape)!r}))")
+        lines.append("        self.register_buffer('mean_image', "
+                     f"torch.zeros({tuple(mean_shape)!r}))")
     lines += [""] + list(forward)
     for block in extra:
         lines += [""] + block.strip("\n").split("\n")
