@@ -114,7 +114,7 @@ def test_outputs_choose_what_forward_returns(cifar_model, tmp_path):
     net, weights = load_caffe(cifar_model)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(generated(x), to_torch(net, weights, "global_pool")(x),
+        torch.testing.assert_close(generated(x), to_torch(net, weights, outputs="global_pool")(x),
                                    rtol=2e-5, atol=1e-6)
 
 
@@ -135,3 +135,9 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
                             gen.tensors.items()})
     np.testing.assert_array_equal(module.mean_image.numpy(), mean)
     assert "Net.mean_image" in gen.source
+
+
+def test_every_torch_backend_layer_type_has_a_generator():
+    from converter.backends.torch_layers import supported_types as torch_types
+    from converter.codegen.ops import supported_types
+    assert set(torch_types()) <= set(supported_types())

@@ -127,7 +127,7 @@ def batch_norm(layer, shapes, blobs, scale=None, scale_blobs=()):
         mean, var = caffe_bn_statistics(*blobs)
         tensors.update(running_mean=mean, running_var=var,
                        num_batches_tracked=np.zeros((), np.int64))
-    name = layer.name if scale is None else f"{layer.name}+{scale.name}"
+    name = layer.name if scale is None else f"{layer.name} + {scale.name}"
     op = _op(layer, "bn", module=f"nn.{cls}({channels}{extra})", tensors=tensors,
              facts=dict(channels=channels, eps=eps, affine=scale is not None,
                         global_stats=global_stats, ndim=len(shape), caffe=name))

@@ -138,12 +138,15 @@ def _block_doc(m: Match) -> str:
     t = m.template
     kernels = ", ".join("x".join(map(str, u.conv.facts["kernel"])) for u in t.units)
     where = {0: "the first", 1: "the second", 2: "the third"}.get(m.stride_unit, "one")
+    where = f"{where} convolution carries the stride" if m.stride_unit >= 0 else "no stride"
     bn = "BatchNorm (Caffe's BatchNorm + Scale)"
     order = (f"each after {bn} and ReLU (pre-activation)" if t.pre
              else f"each followed by {bn} and ReLU but the last")
     post = "then ReLU" if t.post_relu is not None else "no ReLU after the sum"
+    if m.stride_unit == 0 and len(t.units) == 3:
+        where += " (Kaiming He's Caffe layout; torchvision strides the 3x3)"
     text = (f"A residual block as the Caffe net has it: {kernels} convolutions, {order}; "
-            f"{where} one carries the stride; the shortcut is added, {post}.")
+            f"{where}; the shortcut is added, {post}.")
     return textwrap.fill(text, 92, subsequent_indent="    ") + "\n    "
 
 
@@ -224,6 +227,17 @@ def _block_tensors(m: Match, tensors: Dict) -> None:
                 tensors.update({f"{prefix}{name}.{k}": v for k, v in op.tensors.items()})
 
 
+def _net_doc(program, m: Match, block: str) -> str:
+    """The Net docstring: where the stem and the head start and end in Caffe's terms."""
+    def span(ops):
+        return ops[0].name if len(ops) == 1 else f"{ops[0].name} .. {ops[-1].name}"
+    stem = f"a stem (Caffe's {span(m.stem)})" if m.stem else "no stem"
+    head = f"a head ({span(m.head)})" if m.head else "no head"
+    text = (f"{program.name or 'The Caffe net'}, a ResNet: {stem}, {len(m.stages)} stages "
+            f"of {block} blocks (LAYERS), {head}.")
+    return textwrap.fill(text, 92, subsequent_indent="    ")
+
+
 def resnet_source(program, m: Match, doc, facts, caffe_outputs, mean_shape):
     """The file text and the state_dict of a recognised ResNet."""
     used, helpers, tensors = set(), [], {}
@@ -251,8 +265,7 @@ def resnet_source(program, m: Match, doc, facts, caffe_outputs, mean_shape):
     depths = [len(stage) for stage in m.stages]
     table = (f"#: The depth table: blocks per stage.\nLAYERS = {depths!r}")
     name = class_name(m)
-    cls = net_class(f"The Caffe net as a ResNet: a stem, {len(depths)} stages of {name} "
-                    f"blocks (LAYERS), a head.", init, forward, [make], program.inputs,
+    cls = net_class(f"{_net_doc(program, m, name)}", init, forward, [make], program.inputs,
                     caffe_outputs, mean_shape,
                     signature=f"self, block={name}, layers=LAYERS")
     convs = [CONV_HELPERS[k] for k in sorted(used, reverse=True)]
