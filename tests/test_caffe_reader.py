@@ -5,6 +5,7 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from optional import need
 
 from golden_support import files_with_caffemodel
 
@@ -341,7 +342,7 @@ GOLDEN = files_with_caffemodel()  # Caffe-saved models; tests/test_parity.py cov
 @pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
 def test_real_caffe_saved_caffemodels(tmp_path, golden):
     """Caffemodels saved by real Caffe (stored in the golden files) load with exact weights."""
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     if golden is None:
         pytest.skip("no golden/*.h5 files yet")
     with h5py.File(golden, "r") as h5:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import need
 
 from netutil import random_weights
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from converter.backends import torch_layers  # noqa: E402
 from converter.backends.torch_backend import load_weights, to_torch  # noqa: E402
@@ -261,8 +262,8 @@ def test_torch_export_dynamic_batch(tmp_path):
 
 @pytest.mark.parametrize("dynamo", [False, True])
 def test_onnx_export_runs_in_onnxruntime(tmp_path, dynamo):
-    ort = pytest.importorskip("onnxruntime")
-    pytest.importorskip("onnx")
+    ort = need("onnxruntime")
+    need("onnx")
     net = export_net()
     model = to_torch(net, random_weights(net), outputs=["prob", "pool1", "pool2"])
     path = str(tmp_path / "m.onnx")

@@ -9,10 +9,11 @@ returned are never fused away.
 from __future__ import annotations
 
 import pytest
+from optional import need
 
 from netutil import random_weights
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
 from converter.backends.torch_backend import to_torch  # noqa: E402
 from converter.backends import torch_onednn  # noqa: E402
