@@ -141,3 +141,38 @@ def test_every_torch_backend_layer_type_has_a_generator():
     from converter.backends.torch_layers import supported_types as torch_types
     from converter.codegen.ops import supported_types
     assert set(torch_types()) <= set(supported_types())
+
+
+@pytest.mark.parametrize("kwargs, style", [
+    (dict(n=2, shortcut="C"), "BasicBlock"),
+    (dict(n=2, shortcut="B", preact=True), "PreActBlock"),
+    (dict(n=2, shortcut="A", preact=True), "PreActBlock"),
+    (dict(depth=50, preact=True), "PreActBottleneck"),
+    (dict(depth=34), "BasicBlock"),
+    (dict(depth=50, shortcut="C"), "Bottleneck"),
+    (dict(n=2, variant="mxnet"), None),
+])
+def test_builder_variants_match_the_caffenet(kwargs, style):
+    """Every builder layout generates code (block classes where it is a ResNet the matcher
+    knows, straight-line otherwise) that computes what the converted CaffeNet computes."""
+    from converter import to_torch
+    from converter.builders import build
+    net = build(batch=2, **kwargs)
+    weights = _make_models().make_weights(net)
+    for layer in net.layers:  # option A's frozen subsampling keeps Caffe's constant-1 filler
+        if layer.param_specs and layer.param_specs[0].lr_mult == 0 and layer.type == \
+                "Convolution":
+            weights[layer.name] = [np.ones_like(weights[layer.name][0])]
+    gen = generate(net, weights, Preprocess(), stem="m")
+    assert (f"class {style}(nn.Module):" in gen.source) if style else gen.style == "straight"
+    namespace = {}
+    exec(compile(gen.source, "m.py", "exec"), namespace)
+    module = namespace["Net"]()
+    module.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in gen.tensors.items()})
+    module.eval()
+    x = torch.randn(*net.input_blobs()["data"], generator=torch.Generator().manual_seed(1))
+    reference = to_torch(net, weights)
+    with torch.no_grad():
+        got, expected = module(x).numpy(), reference(x).numpy()
+    err = np.abs(got.astype(np.float64) - expected).max() / np.abs(expected).max()
+    assert err <= BENCH_RTOL, err

@@ -186,12 +186,18 @@ def _signature(block: Block) -> tuple:
     return (tuple(_unit_signature(u) for u in block.units), block.post_relu is not None, pre)
 
 
+def reads_activation(block: Block) -> bool:
+    """True if the shortcut module reads the pre-activated input (the same as the raw input
+    in a block without pre-activation)."""
+    return block.short_from_act or not block.pre
+
+
 def _short_signature(block: Block) -> tuple:
     if block.short_kind != "projection":
-        return (block.short_kind, block.short_from_act)
+        return (block.short_kind, reads_activation(block))
     conv = block.short_ops[0].facts
     bn = block.short_ops[1].facts if len(block.short_ops) > 1 else None
-    return ("projection", block.short_from_act, conv["kernel"], conv["pad"], conv["bias"],
+    return ("projection", reads_activation(block), conv["kernel"], conv["pad"], conv["bias"],
             conv["groups"], None if bn is None else (bn["eps"], bn["affine"],
                                                      bn["global_stats"]))
 

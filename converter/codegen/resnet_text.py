@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 from .layer_text import bn_options, pair, with_comment
 from .names import RESERVED, TAKEN_VARS, Namer, identifier
 from .ops import Op
-from .resnet import Block, Match
+from .resnet import Block, Match, reads_activation
 from .source import assemble, net_class
 from .straight import inplace_relus
 
@@ -131,7 +131,7 @@ def _module_blocks(m: Match) -> List[Block]:
 
 def _short_from_act(m: Match) -> bool:
     blocks = _module_blocks(m)
-    return bool(blocks) and blocks[0].short_from_act
+    return bool(blocks) and reads_activation(blocks[0])
 
 
 def _block_doc(m: Match) -> str:
