@@ -189,7 +189,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
               dtype: str = "float32") -> Dict[str, np.ndarray]:
     """Every Caffe blob of the net as computed by the PyTorch back end."""
     import torch
-    from .backends.torch_backend import to_torch
+    from .backends.torch.net import to_torch
     torch_dtype = getattr(torch, dtype)
     module = to_torch(net, weights).to(device=device, dtype=torch_dtype)
     args = [torch.from_numpy(np.asarray(inputs[n])).to(device=device, dtype=torch_dtype)
@@ -201,7 +201,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
 
 def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Every Caffe blob of the net as computed by the MXNet back end."""
-    from .backends.mxnet_backend import forward_all
+    from .backends.mxnet import forward_all
     # One input is the MXNet variable 'data' whatever its Caffe name; several keep theirs.
     x = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
     return forward_all(net, weights, x)
@@ -211,7 +211,7 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
                  device: str = "cpu", atol: Optional[float] = None,
                  rtol: Optional[float] = None) -> Report:
     """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``."""
-    from .caffe.weights import load_caffe
+    from .caffe.loader import load_caffe
     golden = read_golden(golden_path)
     net, weights = load_caffe(model, prototxt)
     missing = [n for n in net.input_blobs() if n not in golden.inputs]
