@@ -138,7 +138,7 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
 
 
 def test_every_torch_backend_layer_type_has_a_generator():
-    from converter.backends.torch_layers import supported_types as torch_types
+    from converter.backends.torch.registry import supported_types as torch_types
     from converter.codegen.ops import supported_types
     assert set(torch_types()) <= set(supported_types())
 

@@ -12,7 +12,7 @@ from typing import Callable, Dict, List
 import numpy as np
 
 from ..errors import UnsupportedLayerError
-from ..ir.shapes import canonical_axis, count, pooled_size
+from ..layers import canonical_axis, count, pooled_size
 
 CONVERTERS: Dict[str, Callable] = {}
 
