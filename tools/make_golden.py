@@ -154,6 +154,7 @@ def write_case(spec, path, out_path):
         golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
         golden_h5.write_signatures(h5, spec["seed"], blobs)
         write_tolerances(h5, blobs, exact)
+        golden_h5.write_float64(h5, spec["seed"], [n for n, _ in blobs], exact)
         write_weights(h5, table, path)
         if with_model:
             raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)

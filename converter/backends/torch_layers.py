@@ -8,8 +8,10 @@ that this project cannot reproduce exactly, raise UnsupportedLayerError naming t
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Callable, Dict, List
 
+import numpy as np
 from torch import nn
 
 from ..errors import UnsupportedLayerError
@@ -23,6 +25,14 @@ CONVERTERS: Dict[str, Converter] = {}
 
 #: Layer types that produce network inputs rather than computing anything.
 INPUT_TYPES = frozenset({"Input"})
+
+
+def caffe_float(value: float) -> float:
+    """A ``float`` field of caffe.proto as Caffe holds it: a float32 (layers read it into
+    their Dtype). A float32 module rounds it so anyway; rounding here makes a float64 module
+    (``.double()``) compute Caffe's semantics exactly, not those of the decimal text
+    (eps 1e-5 is 9.99999974738e-06 in Caffe)."""
+    return float(np.float32(value))
 
 
 def register(*types: str):
@@ -63,7 +73,7 @@ def convert_batch_norm(layer, shapes):
     # the TEST net, so an unset flag means global statistics.
     use_global = True if p.use_global_stats is None else p.use_global_stats
     channels = shapes[0][1] if len(shapes[0]) > 1 else 1
-    return ops.CaffeBatchNorm(channels, p.eps, use_global)
+    return ops.CaffeBatchNorm(channels, caffe_float(p.eps), use_global)
 
 
 @register("Scale")
@@ -83,7 +93,7 @@ def convert_scale(layer, shapes):
 
 @register("ReLU")
 def convert_relu(layer, shapes):
-    return ops.CaffeReLU(layer.params.negative_slope)
+    return ops.CaffeReLU(caffe_float(layer.params.negative_slope))
 
 
 @register("Sigmoid", "TanH")
@@ -99,7 +109,7 @@ def convert_dropout(layer, shapes):
 @register("Power")
 def convert_power(layer, shapes):
     p = layer.params
-    return ops.CaffePower(p.power, p.scale, p.shift)
+    return ops.CaffePower(caffe_float(p.power), caffe_float(p.scale), caffe_float(p.shift))
 
 
 @register("Eltwise")
@@ -109,7 +119,7 @@ def convert_eltwise(layer, shapes):
         _refuse(layer, f"unknown Eltwise operation {p.operation}")
     if p.coeff and p.operation != "SUM":
         _refuse(layer, "Eltwise coeff is only defined for operation SUM (Caffe refuses it)")
-    return ops.CaffeEltwise(p.operation, p.coeff)
+    return ops.CaffeEltwise(p.operation, [caffe_float(c) for c in p.coeff])
 
 
 @register("Softmax")
@@ -163,4 +173,5 @@ def convert_lrn(layer, shapes):
         _refuse(layer, f"local_size {p.local_size} is even; Caffe's LRN requires odd sizes")
     if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
         _refuse(layer, f"unknown norm_region {p.norm_region}")
-    return CaffeLRN(p)
+    return CaffeLRN(dataclasses.replace(p, alpha=caffe_float(p.alpha), beta=caffe_float(p.beta),
+                                        k=caffe_float(p.k)))

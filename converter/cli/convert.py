@@ -106,7 +106,7 @@ def cmd_verify(args) -> None:
     from ..verify import format_report, verify_model
     report = verify_model(args.model, args.golden, framework=args.framework,
                           prototxt=args.prototxt, device=args.device, atol=args.atol,
-                          rtol=args.rtol)
+                          rtol=args.rtol, float64=args.float64)
     print(format_report(report))
     if not report.passed:
         raise SystemExit(1)
@@ -158,6 +158,10 @@ def _add_verify(sub) -> None:
     p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's)")
     p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "
                                               "magnitude (default: the golden file's)")
+    p.add_argument("--float64", action="store_true",
+                   help="run the torch module in float64 and compare it with the golden "
+                        "file's float64 reference, to float64 rounding (catches errors "
+                        "smaller than Caffe's own float32 rounding)")
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_verify)
 
