@@ -233,7 +233,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
     """Every Caffe blob of the net as computed by the PyTorch back end (float32 arrays;
     float64 when ``dtype`` is "float64")."""
     import torch
-    from .backends.torch_backend import to_torch
+    from .backends.torch.net import to_torch
     torch_dtype = getattr(torch, dtype)
     module = to_torch(net, weights).to(device=device, dtype=torch_dtype)
     args = [torch.from_numpy(np.asarray(inputs[n])).to(device=device, dtype=torch_dtype)
@@ -246,7 +246,7 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
 
 def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
     """Every Caffe blob of the net as computed by the MXNet back end."""
-    from .backends.mxnet_backend import forward_all
+    from .backends.mxnet import forward_all
     # One input is the MXNet variable 'data' whatever its Caffe name; several keep theirs.
     x = next(iter(inputs.values())) if len(inputs) == 1 else dict(inputs)
     return forward_all(net, weights, x)
@@ -260,7 +260,7 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
     ``float64``: run the converted torch module in float64 and compare it with the golden
     file's float64 reference (``compare_float64``) instead of with Caffe's float32 output.
     """
-    from .caffe.weights import load_caffe
+    from .caffe.loader import load_caffe
     golden = read_golden(golden_path)
     if float64:
         _check_float64(golden, framework, atol, rtol)

@@ -112,7 +112,7 @@ def test_verify_prints_a_table_and_passes(tmp_path, capsys):
 def test_verify_names_the_first_diverging_blob(tmp_path, capsys):
     """A caffemodel whose weights differ from the golden ones fails at the first layer."""
     h5py = need("h5py")
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     golden = GOLDEN_DIR / "layers_resblock.h5"
     with h5py.File(golden, "r") as handle:
         (tmp_path / "good.caffemodel").write_bytes(handle["caffemodel"][()].tobytes())

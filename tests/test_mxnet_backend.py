@@ -18,8 +18,8 @@ from golden_support import files_with_caffemodel
 
 mx = need("mxnet")
 
-from converter.backends import mxnet_backend as mb  # noqa: E402
-from converter.backends.mxnet_ops import register  # noqa: E402
+from converter.backends import mxnet as mb  # noqa: E402
+from converter.backends.mxnet.registry import register  # noqa: E402
 from converter.errors import ConverterError, MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
 from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
                           FlattenParam, InnerProductParam, InputParam, Layer, Net, PoolingParam,

@@ -27,7 +27,7 @@ from optional import need
 
 mx = need("mxnet")
 
-from converter.backends.mxnet_backend import forward_all  # noqa: E402
+from converter.backends.mxnet import forward_all  # noqa: E402
 from converter.ir import (BatchNormParam, ConcatParam, ConvolutionParam,  # noqa: E402
                           EltwiseParam, FlattenParam, InnerProductParam, Layer, LRNParam,
                           Net, PoolingParam, PowerParam, ReLUParam, ReshapeParam, ScaleParam,

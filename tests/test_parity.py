@@ -123,7 +123,7 @@ def _as_input_fields(net):
 def test_v1_format_file_matches_caffe(case, blob_format, tmp_path):
     """A legacy V1 ``layers`` caffemodel (old enum types; legacy 4-D / double blobs) of a
     real-Caffe model converts to the same activations as Caffe computed."""
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     from converter.caffe.writer import net_to_proto
     golden, net, weights = load_golden_case(GOLDEN_DIR / f"{case}.h5", tmp_path)
     legacy = blob_format != "v1"

@@ -16,7 +16,7 @@ import pytest
 
 from golden_support import GOLDEN_DIR, load_golden_case
 
-from converter.backends import torch_ops
+from converter.backends.torch import norm as torch_norm
 from converter.verify import compare, compare_float64, run_torch
 
 CASE = GOLDEN_DIR / "kaiming_resnet50.h5"
@@ -50,7 +50,7 @@ def test_unbroken_converter_passes(resnet50):
 def test_ignoring_the_bn_factor_fails_at_conv1_bn(resnet50, monkeypatch):
     # Caffe divides the stored statistics by the third blob (999.982 here); forgetting it
     # normalises with statistics ~1000x too large.
-    monkeypatch.setattr(torch_ops.CaffeBatchNorm, "statistics",
+    monkeypatch.setattr(torch_norm.CaffeBatchNorm, "statistics",
                         lambda self: (self.mean, self.var))
     failure = first_failure(*resnet50)
     assert failure is not None and failure.name == "conv1"  # BN/Scale/ReLU run in place

@@ -10,8 +10,8 @@ from netutil import random_weights
 
 torch = need("torch")
 
-from converter.backends import torch_layers  # noqa: E402
-from converter.backends.torch_backend import load_weights, to_torch  # noqa: E402
+from converter.backends.torch import registry as torch_registry  # noqa: E402
+from converter.backends.torch.net import load_weights, to_torch  # noqa: E402
 from converter.errors import MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
 from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
                           InnerProductParam, Layer, LRNParam, Net, PoolingParam,
@@ -118,7 +118,7 @@ def test_forbidden_module_names_are_sanitized():
 
 def test_duplicate_converter_registration_raises():
     with pytest.raises(ValueError, match="twice"):
-        torch_layers.register("ReLU")(lambda layer, shapes: None)
+        torch_registry.register("ReLU")(lambda layer, shapes: None)
 
 
 # ---------------------------------------------------------------- values and outputs
@@ -172,8 +172,8 @@ def test_unsupported_layers_reported_all_at_once():
     with pytest.raises(UnsupportedLayerError) as info:
         to_torch(net)
     text = str(info.value)
-    for part in ("3 unsupported", "'mystery' (Crop)", "'loss' (SoftmaxWithLoss)",
-                 "'deconv' (Deconvolution)", "supported types:", "Convolution", "LRN"):
+    for part in ("3 layer(s)", "'mystery' (Crop)", "'loss' (SoftmaxWithLoss)",
+                 "'deconv' (Deconvolution)", "Supported types:", "Convolution", "LRN"):
         assert part in text
 
 

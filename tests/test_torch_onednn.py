@@ -27,8 +27,8 @@ from optional import need
 torch = need("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from converter.backends import torch_onednn as onednn  # noqa: E402
-from converter.backends.torch_ops import CaffeConvolution  # noqa: E402
+from converter.backends.torch import onednn  # noqa: E402
+from converter.backends.torch.conv import CaffeConvolution  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not onednn._AVAILABLE, reason="oneDNN not in this torch build")
 

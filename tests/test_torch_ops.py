@@ -21,7 +21,7 @@ from optional import need
 
 torch = need("torch")
 
-from converter.backends.torch_backend import to_torch  # noqa: E402
+from converter.backends.torch.net import to_torch  # noqa: E402
 from converter.ir import (BatchNormParam, ConcatParam, ConvolutionParam,  # noqa: E402
                           EltwiseParam, FlattenParam, InnerProductParam, Layer, LRNParam,
                           Net, PoolingParam, PowerParam, ReLUParam, ReshapeParam, ScaleParam,
@@ -151,7 +151,7 @@ def ref_pool(x, method, k, s, p, global_pooling=False, round_mode="CEIL"):
 
 def f32(value):
     """A caffe.proto ``float`` field as Caffe holds it (float32): the value the float64
-    references must use, as the converted module does (torch_layers.caffe_float)."""
+    references must use, as the converted module does (backends.torch.registry.caffe_float)."""
     return float(np.float32(value))
 
 

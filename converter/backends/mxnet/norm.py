@@ -1,0 +1,137 @@
+"""BatchNorm, Scale (Caffe splits ResNet's batch norm into these two layers) and LRN in MXNet."""
+
+from __future__ import annotations
+
+import mxnet as mx
+import numpy as np
+
+from .pool import pool2d
+from .registry import canonical_axis, register
+
+#: cuDNN's batch norm refuses (or silently raises) eps below this; see ``batch_norm``.
+CUDNN_BN_MIN_EPSILON = 1e-5
+
+
+def _bn_check(layer):
+    if layer.params.use_global_stats is False:
+        return ("BatchNorm with use_global_stats: false (Caffe would normalise with the "
+                "statistics of each test batch; set it to true or remove it)")
+    return None
+
+
+def caffe_bn_stats(mean, var, factor):
+    """Caffe's TEST-time statistics: mean/f and var/f with f = blobs[2][0], and a factor of
+    0 giving scale 0 (batch_norm_layer.cpp). Computed in float32 as Caffe does:
+    ``scale = 1 / f`` first, then ``caffe_cpu_scale``."""
+    f = np.float32(np.asarray(factor, dtype=np.float32).reshape(-1)[0])
+    scale = np.float32(0) if f == 0 else np.float32(1) / f
+    return (mean.astype(np.float32) * scale).astype(np.float32), \
+        (var.astype(np.float32) * scale).astype(np.float32)
+
+
+@register("BatchNorm", check=_bn_check)
+def batch_norm(ctx, layer, bottoms):
+    """y = (x - mean/f) / sqrt(var/f + eps) over axis 1, eps from the file.
+
+    MXNet's BatchNorm with use_global_stats=True, fix_gamma=False and gamma=1, beta=0 is this
+    formula; the Caffe statistics (already divided by f) are its aux params
+    ``<layer>_moving_mean``/``_moving_var``. cuDNN's batch norm would clamp eps below 1e-5, so
+    such layers are marked cudnn_off to keep Caffe's eps on a GPU too.
+    """
+    name, c = layer.name, ctx.shape(layer.bottoms[0])[1]
+    mean = var = None
+    if ctx.blobs is not None:
+        b = ctx.blobs[name]
+        mean, var = caffe_bn_stats(b[0], b[1], b[2])
+    gamma = ctx.param(f"{name}_gamma", (c,), np.ones(c, np.float32))
+    beta = ctx.param(f"{name}_beta", (c,), np.zeros(c, np.float32))
+    moving_mean = ctx.param(f"{name}_moving_mean", (c,), mean, aux=True)
+    moving_var = ctx.param(f"{name}_moving_var", (c,), var, aux=True)
+    eps = float(layer.params.eps)
+    extra = {"cudnn_off": True} if eps < CUDNN_BN_MIN_EPSILON else {}
+    return [mx.sym.BatchNorm(bottoms[0], gamma=gamma, beta=beta, moving_mean=moving_mean,
+                             moving_var=moving_var, eps=eps, fix_gamma=False,
+                             use_global_stats=True, axis=1, name=name, **extra)]
+
+
+def _broadcastable(sym, axis, ndim, sshape, name, static):
+    """Reshape a scale/bias of shape ``sshape`` (laid over axes [axis, axis+len)) so it
+    broadcasts against an ``ndim``-D bottom. Static parameters are reshaped; a second bottom
+    (whose leading axes may be the dynamic batch) gets expand_dims instead."""
+    trail = ndim - axis - len(sshape)
+    if static:
+        return mx.sym.reshape(sym, shape=(1,) * axis + tuple(sshape) + (1,) * trail,
+                              name=f"{name}_bcast")
+    for _ in range(axis):
+        sym = mx.sym.expand_dims(sym, axis=0)
+    for _ in range(trail):
+        sym = mx.sym.expand_dims(sym, axis=-1)
+    return sym
+
+
+@register("Scale")
+def scale(ctx, layer, bottoms):
+    """ScaleLayer: y = x * s (+ b), s laid over axes [axis, axis + s.ndim) of x.
+
+    One bottom: s is blob 0 (shape x.shape[axis:axis+num_axes]), bias blob 1. Two bottoms:
+    s is bottom[1] and the bias (if any) is blob 0; a 0-d bottom[1] scales everything
+    (Caffe then uses axis 0).
+    """
+    p, name = layer.params, layer.name
+    xshape = ctx.shape(layer.bottoms[0])
+    ndim = len(xshape)
+    if len(bottoms) == 2:
+        sshape = ctx.shape(layer.bottoms[1])
+        axis = canonical_axis(p.axis, ndim) if sshape else 0
+        s = _broadcastable(bottoms[1], axis, ndim, sshape, f"{name}_scale", static=False)
+        bias_index = 0
+    else:
+        sshape = tuple(layer.blob_shapes[0])
+        axis = canonical_axis(p.axis, ndim) if p.num_axes != 0 else 0
+        gamma = ctx.param(f"{name}_gamma", sshape, ctx.blob(layer, 0))
+        s = _broadcastable(gamma, axis, ndim, sshape, f"{name}_gamma", static=True)
+        bias_index = 1
+    y = mx.sym.broadcast_mul(bottoms[0], s, name=f"{name}_mul" if p.bias_term else name)
+    if p.bias_term:
+        beta = ctx.param(f"{name}_beta", sshape, ctx.blob(layer, bias_index))
+        b = _broadcastable(beta, axis, ndim, sshape, f"{name}_beta", static=True)
+        y = mx.sym.broadcast_add(y, b, name=name)
+    return [y]
+
+
+def _lrn_check(layer):
+    p = layer.params
+    if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
+        return f"LRN norm_region {p.norm_region}"
+    if p.local_size % 2 == 0:
+        return "LRN with an even local_size (Caffe itself only supports odd sizes)"
+    return None
+
+
+@register("LRN", check=_lrn_check)
+def lrn(ctx, layer, bottoms):
+    """Caffe LRN, built from primitive ops so it does not depend on which LRN kernel
+    (native, oneDNN, cuDNN) MXNet picks.
+
+    ACROSS_CHANNELS: y = x * (k + alpha/size * sum_{|c'-c| <= (size-1)/2} x_c'^2)^-beta with
+    zero padding over channels. WITHIN_CHANNEL (Caffe builds it from layers): square, AVE
+    pooling size x size with stride 1 and pad (size-1)/2 (Caffe's divisor, padding counted),
+    then Power(scale=alpha, shift=1, power=-beta) -- ``k`` is not used -- times x.
+    """
+    p, x, name = layer.params, bottoms[0], layer.name
+    n, c, h, w = ctx.shape(layer.bottoms[0])
+    half = (p.local_size - 1) // 2
+    sq = mx.sym.square(x, name=f"{name}_sq")
+    if p.norm_region == "WITHIN_CHANNEL":
+        avg = pool2d(sq, f"{name}_avg", "AVE", (p.local_size,) * 2, (1, 1), (half, half), (h, w))
+        scale = avg * p.alpha + 1.0
+    else:
+        # Channels become a spatial axis: (N, 1, C, H*W), summed by a (size x 1) window.
+        col = mx.sym.reshape(sq, shape=(0, 1, c, -1), name=f"{name}_col")
+        col = mx.sym.pad(col, mode="constant", constant_value=0.0, name=f"{name}_pad",
+                         pad_width=(0, 0, 0, 0, half, half, 0, 0))
+        total = mx.sym.Pooling(col, kernel=(p.local_size, 1), stride=(1, 1), pool_type="sum",
+                               pooling_convention="valid", name=f"{name}_sum")
+        total = mx.sym.reshape(total, shape=(0, c, h, w), name=f"{name}_sum4d")
+        scale = total * (p.alpha / p.local_size) + p.k
+    return [mx.sym.broadcast_mul(x, scale ** (-p.beta), name=name)]
