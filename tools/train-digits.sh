@@ -4,7 +4,7 @@
 # 32x32x3, seeded split 1,437 / 360), each then classified by every framework.
 #                                                                   (run as root: chroot)
 # Usage: tools/train-digits.sh [--quick] [--epochs E] [--steps A,B] [OUT]
-#   default: 12 epochs, lr /10 after epochs 8 and 10 (docs/training.md); OUT /tmp/train-digits
+#   default: 8 epochs, lr /10 after epochs 5 and 7 (docs/training.md); OUT /tmp/train-digits
 #   --quick: 3 epochs, lr /10 after epoch 2 (the CI test, tests/test_train_digits.py)
 # Writes OUT/results.json (accuracies, cross-framework top-1 differences, probability
 # differences, float32 floors, wall times, commands) and OUT/learning-curve.png.
@@ -14,7 +14,7 @@ set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 PY=${PYTHON:-python3}
-EPOCHS=12 STEPS=8,10 OUT=""
+EPOCHS=8 STEPS=5,7 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --quick) EPOCHS=3 STEPS=2; shift ;;
@@ -51,6 +51,7 @@ C="$OUT/caffe"
 run resnet-gen prototxt --n $N --train --batch $BATCH \
     --source "$OUT/data/train_lmdb" --test-source "$OUT/data/test_lmdb" \
     --test-batch $TEST_BATCH --mean-values "$MEAN" --scale "$SCALE" --no-mirror --crop 0 \
+    --bn-momentum 0.9 \
     -o "$C/train_val.prototxt"
 run resnet-gen solver --n $N --net "$C/train_val.prototxt" \
     --max-iter $((EPOCHS * EPOCH_ITERS)) --steps "$ITER_STEPS" \

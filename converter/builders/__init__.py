@@ -54,18 +54,21 @@ def build(depth: Optional[int] = None, n: Optional[int] = None, *,
           shortcut: Optional[str] = None, preact: bool = False, variant: str = "caffe",
           classes: Optional[int] = None, input_size: Optional[int] = None,
           batch: Optional[int] = None, name: Optional[str] = None, train: bool = False,
-          proj_kernel: int = 3, data: Optional[DataSpec] = None) -> Net:
+          proj_kernel: int = 3, data: Optional[DataSpec] = None,
+          bn_momentum: Optional[float] = None) -> Net:
     """Build a ResNet from the paper's parameters.
 
     ``depth`` selects ImageNet ResNet-depth, ``n`` the CIFAR ResNet-(6n+2); with neither,
     ImageNet ResNet-50 (or n=9 for ``variant="mxnet"``). ``None`` options take the family's
     defaults: shortcut B (ImageNet) / A (CIFAR), 1000 / 10 classes, 224 / 32 pixel inputs,
     batch 1 (deploy) or 256 / 128 (train). ``proj_kernel`` applies to the mxnet variant only.
-    ``data`` (a :class:`DataSpec`, see :func:`default_data`) sets a train net's Data layers.
+    ``data`` (a :class:`DataSpec`, see :func:`default_data`) sets a train net's Data layers;
+    ``bn_momentum`` BatchNorm's ``moving_average_fraction`` (default 0.999, MXNet's 0.9).
     """
     family = family_of(depth, n, variant)
     common = {k: v for k, v in dict(classes=classes, input_size=input_size, batch=batch,
-                                     name=name, data=data).items() if v is not None}
+                                     name=name, data=data,
+                                     bn_momentum=bn_momentum).items() if v is not None}
     if family == "mxnet":
         if shortcut is not None or preact:
             raise UsageError("the mxnet variant has fixed shortcuts and no pre-activation form")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir import Net
-from .blocks import (NetBuilder, Unit, basic_convs, block_letters, check_positive,
-                     check_shortcut, final_activation, residual_unit)
+from .blocks import (BNStyle, NetBuilder, Unit, basic_convs, block_letters, bn_style,
+                     check_positive, check_shortcut, final_activation, residual_unit)
 from .heads import CIFAR_DATA, DataSpec, data_layers, finish, validated
 
 CIFAR_WIDTHS = (16, 32, 64)
@@ -38,7 +38,8 @@ def _units(n: int, shortcut: str, preact: bool):
 
 def cifar_resnet(n: int = 3, *, shortcut: str = "A", preact: bool = False, classes: int = 10,
                  input_size: int = 32, batch: Optional[int] = None, name: Optional[str] = None,
-                 train: bool = False, data: Optional[DataSpec] = None) -> Net:
+                 train: bool = False, data: Optional[DataSpec] = None,
+                 bn_momentum: Optional[float] = None) -> Net:
     """Build the CIFAR ResNet-(6n+2) as a validated Net.
 
     ``shortcut``: "A" zero-padded identity (the paper's CIFAR choice), "B" 1x1 projections
@@ -49,7 +50,7 @@ def cifar_resnet(n: int = 3, *, shortcut: str = "A", preact: bool = False, class
     shortcut = check_shortcut(shortcut)
     batch = batch if batch is not None else (128 if train else 1)
     check_positive(n=n, classes=classes, input_size=input_size, batch=batch)
-    b = NetBuilder(train=train)
+    b = NetBuilder(train=train, bn=bn_style(BNStyle(), bn_momentum))
     x = data_layers(b, data or CIFAR_DATA, batch, input_size) if train else "data"
     x = b.conv("conv1", x, 16, 3, stride=1, pad=1)
     # Pre-activation nets also activate conv1 here, "before splitting into two paths".

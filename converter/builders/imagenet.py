@@ -11,8 +11,9 @@ from typing import Optional, Tuple
 
 from ..errors import UsageError
 from ..ir import Net
-from .blocks import (NetBuilder, Unit, basic_convs, block_letters, bottleneck_convs,
-                     check_positive, check_shortcut, final_activation, residual_unit)
+from .blocks import (BNStyle, NetBuilder, Unit, basic_convs, block_letters, bn_style,
+                     bottleneck_convs, check_positive, check_shortcut, final_activation,
+                     residual_unit)
 from .heads import IMAGENET_DATA, DataSpec, data_layers, finish, validated
 
 
@@ -66,7 +67,8 @@ def _units(spec: ImageNetSpec, shortcut: str, preact: bool):
 def imagenet_resnet(depth: int = 50, *, shortcut: str = "B", preact: bool = False,
                     classes: int = 1000, input_size: int = 224, batch: Optional[int] = None,
                     name: Optional[str] = None, train: bool = False,
-                    data: Optional[DataSpec] = None) -> Net:
+                    data: Optional[DataSpec] = None,
+                    bn_momentum: Optional[float] = None) -> Net:
     """Build ImageNet ResNet-``depth`` (18, 34, 50, 101, 152) as a validated Net.
 
     ``shortcut`` is the paper's option (B, projections where the shape changes, is what the
@@ -78,7 +80,7 @@ def imagenet_resnet(depth: int = 50, *, shortcut: str = "B", preact: bool = Fals
     shortcut = check_shortcut(shortcut)
     batch = batch if batch is not None else (256 if train else 1)
     check_positive(classes=classes, input_size=input_size, batch=batch)
-    b = NetBuilder(train=train)
+    b = NetBuilder(train=train, bn=bn_style(BNStyle(), bn_momentum))
     x = data_layers(b, data or IMAGENET_DATA, batch, input_size) if train else "data"
     x = b.conv("conv1", x, 64, 7, stride=2, pad=3, bias=spec.conv1_bias)
     b.bn_scale(x, "bn_conv1", "scale_conv1")

@@ -94,12 +94,13 @@ def _architecture_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _build(args: argparse.Namespace, train: bool = False, data: Optional[DataSpec] = None):
+def _build(args: argparse.Namespace, train: bool = False, data: Optional[DataSpec] = None,
+           bn_momentum: Optional[float] = None):
     """The net the selection and architecture flags describe."""
     return build(depth=args.depth, n=args.n, shortcut=args.shortcut, preact=args.preact,
                  variant=args.variant, classes=args.classes, input_size=args.input_size,
                  batch=args.batch, name=args.name, train=train, proj_kernel=args.proj_kernel,
-                 data=data)
+                 data=data, bn_momentum=bn_momentum)
 
 
 def _floats(text: str) -> tuple:
@@ -142,6 +143,10 @@ def _data_parent() -> argparse.ArgumentParser:
     g.add_argument("--crop", type=int, metavar="C",
                    help="crop_size (default the input size; 0: no crop, the database "
                         "holds images of the input size)")
+    g.add_argument("--bn-momentum", type=float, metavar="F",
+                   help="BatchNorm moving_average_fraction (default Caffe's 0.999, the "
+                        "MXNet variant's 0.9); ~0.9 suits a training of a few hundred "
+                        "iterations")
     return parent
 
 
@@ -188,7 +193,9 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
 
 def run_prototxt(args: argparse.Namespace) -> None:
     """Build the selected net and write its prototxt."""
-    net = _build(args, train=args.train, data=_data_spec(args))
+    if args.bn_momentum is not None and not (args.train and 0 < args.bn_momentum < 1):
+        raise UsageError("--bn-momentum needs --train and a value between 0 and 1")
+    net = _build(args, train=args.train, data=_data_spec(args), bn_momentum=args.bn_momentum)
     write_output(emit_prototxt(net), args.output)
 
 
@@ -226,17 +233,22 @@ def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:
                         "'<name>-train_val.prototxt')")
     g = p.add_argument_group("a shorter schedule (the solver type, momentum and weight "
                              "decay stay the paper's)")
-    g.add_argument("--base-lr", type=_positive(float), metavar="LR")
-    g.add_argument("--max-iter", type=_positive(int), metavar="N")
+    g.add_argument("--base-lr", type=_positive(float), metavar="LR",
+                   help="starting learning rate (paper: 0.1)")
+    g.add_argument("--max-iter", type=_positive(int), metavar="N",
+                   help="iterations in all")
     g.add_argument("--steps", type=_ints, metavar="I[,I...]",
                    help="iterations where the rate drops by 10 (CIFAR: multistep "
                         "stepvalues; ImageNet: one stepsize)")
     g.add_argument("--test-iter", type=_positive(int), metavar="N",
                    help="TEST batches per test (test images / test batch)")
-    g.add_argument("--test-interval", type=_positive(int), metavar="N")
-    g.add_argument("--display", type=int, metavar="N")
+    g.add_argument("--test-interval", type=_positive(int), metavar="N",
+                   help="iterations between tests")
+    g.add_argument("--display", type=int, metavar="N",
+                   help="iterations between loss prints (0: never)")
     g.add_argument("--snapshot", type=int, metavar="N", help="0: no periodic snapshots")
-    g.add_argument("--snapshot-prefix", metavar="PREFIX")
+    g.add_argument("--snapshot-prefix", metavar="PREFIX",
+                   help="path prefix of snapshots (default: the net's name)")
     g.add_argument("--mode", type=str.upper, choices=("CPU", "GPU"), help="solver_mode")
     g.add_argument("--seed", type=int, metavar="S", help="random_seed (fillers, shuffling)")
     p.set_defaults(func=run_solver)
