@@ -77,7 +77,8 @@ M="$OUT/mxnet"
 run "$PY" "$HERE/digits_mxnet.py" "$OUT/data/digits.npz" --n $N --epochs "$EPOCHS" \
     --steps "$STEPS" --batch $BATCH --out "$M"
 if resnet-convert mxnet2caffe --help >/dev/null 2>&1; then
-    run resnet-convert mxnet2caffe "$M/mxnet" --epoch "$EPOCHS" -o "$M/exported"
+    run resnet-convert mxnet2caffe "$M/mxnet" --epoch "$EPOCHS" --input-shape 1,3,32,32 \
+        -o "$M/exported"
     caffe_run "$HERE/digits_caffe.py" classify "$M/exported.prototxt" \
         "$M/exported.caffemodel" "$OUT/data/digits.npz" "$M/prob_caffe.npy"
 else
