@@ -41,8 +41,8 @@ def test_data_flags_reach_both_data_layers(selection, capsys):
         assert t.scale == 0.015625 and not t.mirror and t.crop_size == 0
 
 
-@pytest.mark.parametrize("selection,mean_file,crop", [(["--n", "3"], "cifar10_mean.binaryproto", 32),
-                                                      (["--depth", "50"], None, 224)])
+@pytest.mark.parametrize("selection,mean_file,crop", [
+    (["--n", "3"], "cifar10_mean.binaryproto", 32), (["--depth", "50"], None, 224)])
 def test_defaults_are_unchanged(selection, mean_file, crop, capsys):
     layers = data_layers(generate(["prototxt", "--train"] + selection, capsys))
     assert layers["TRAIN"].transform_param.mirror and not layers["TEST"].transform_param.mirror

@@ -70,5 +70,5 @@ def test_quick_training_in_caffe_and_mxnet(tmp_path):
     assert run.returncode == 0, output[-4000:]
     results = json.loads((tmp_path / "results.json").read_text())
     check_model(results["trained_in_caffe"], ("caffe", "torch", "mxnet"))
-    exported = ("mxnet", "caffe") if has_mxnet2caffe(env) else ("mxnet",)
+    exported = ("mxnet", "caffe", "torch") if has_mxnet2caffe(env) else ("mxnet",)
     check_model(results["trained_in_mxnet"], exported)

@@ -11,8 +11,8 @@ Written into ``OUT``:
   Caffe's ``Data`` layer reads with ``backend: LMDB``; keys keep the split's order;
 * ``digits.npz``: the same uint8 arrays and labels for the MXNet training and for
   classifying in every framework, plus the preprocessing the nets are trained with;
-* ``digits.json``: the preprocessing (``mean_values``, ``scale``) and the split's sizes, for
-  the shell script's ``resnet-gen --mean-values ... --scale ...`` flags.
+* ``digits.json``: the preprocessing (``mean_values``, ``scale``) and the split's sizes;
+  ``digits.env`` the same as shell assignments, for ``resnet-gen --mean-values ... --scale``.
 
 Caffe's DataTransformer computes ``(pixel - mean_value[c]) * scale`` in float;
 :func:`preprocess` does exactly that in float32, so a net fed from the LMDB and a net fed
@@ -95,6 +95,9 @@ def main(argv=None) -> int:
              "mean_values": means, "scale": SCALE, "size": SIZE}
     with open(os.path.join(args.out, "digits.json"), "w") as f:
         json.dump(facts, f, indent=1)
+    with open(os.path.join(args.out, "digits.env"), "w") as f:   # for the shell script
+        f.write(f"MEAN={','.join(map(str, means))}\nSCALE={SCALE}\n"
+                f"TRAIN_N={len(train_y)}\nTEST_N={len(test_y)}\n")
     print(json.dumps(facts))
     return 0
 

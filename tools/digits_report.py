@@ -4,9 +4,9 @@
 For each trained model, the probabilities of every framework that ran it (files and
 checkpoints the shell script left in OUT) are compared pairwise: the number of test images
 whose top-1 class differs (target 0) and the largest absolute probability difference. The
-float32 floor of a model is the largest difference between a float32 run and a float64 run
-of the same weights (our PyTorch back end in float64 is the reference): no float32
-implementation can be expected closer than that. A pair passes when its largest difference
+float32 floor of a model is the largest difference between its float32 PyTorch conversion
+and the same weights run in float64 by our PyTorch back end: the rounding float32 itself
+causes on this net and these images. A pair passes when its largest difference
 is within four times the floor, the project's parity rule (tools/parity_floor.py).
 
 Usage: python tools/digits_report.py OUT
@@ -60,8 +60,11 @@ def mxnet_probs(prefix: str, x: np.ndarray) -> np.ndarray:
 
 
 def compare(probs: dict, labels: np.ndarray, reference: np.ndarray) -> dict:
-    """Accuracy per framework, and per pair: differing top-1 count and largest difference."""
-    floor = max(float(np.abs(p - reference).max()) for p in probs.values())
+    """Accuracy per framework, and per pair: differing top-1 count and largest difference
+    (``within_floor``: at most FLOOR_FACTOR times the float32 floor)."""
+    # The floor is our float32 torch model against the same model in float64: the float32
+    # rounding of this net on these images. Every other framework is held to it.
+    floor = float(np.abs(probs["torch"] - reference).max()) if "torch" in probs else 0.0
     pairs = {}
     for a, b in combinations(sorted(probs), 2):
         diff = float(np.abs(probs[a] - probs[b]).max())
@@ -87,10 +90,11 @@ def mxnet_trained(out: str, x: np.ndarray, labels: np.ndarray) -> dict:
     probs = {"mxnet": mxnet_probs(os.path.join(m, "mxnet"), x)}
     exported = os.path.join(m, "exported")
     if not os.path.exists(exported + ".caffemodel"):
-        result = compare(probs, labels, probs["mxnet"])
+        result = compare(probs, labels, None)
         result["export"] = "pending: resnet-convert mxnet2caffe not available"
         return result
     probs["caffe"] = np.load(os.path.join(m, "prob_caffe.npy"))
+    probs["torch"] = torch_probs(os.path.join(m, "torch.safetensors"), x)
     ref = float64_probs(exported + ".caffemodel", exported + ".prototxt", x)
     return compare(probs, labels, ref)
 

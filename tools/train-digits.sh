@@ -38,12 +38,10 @@ caffe_run() {   # real Caffe in the chroot; OUT is bind-mounted at its own path
 
 # 1. The data: LMDBs for Caffe's Data layers, digits.npz for everything else.
 run "$PY" "$HERE/digits_data.py" "$OUT/data" > "$OUT/data/facts.txt"
-MEAN=$("$PY" -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["mean_values"])))' "$OUT/data/digits.json")
-SCALE=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["scale"])' "$OUT/data/digits.json")
-TRAIN_N=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["train"])' "$OUT/data/digits.json")
-TEST_N=$("$PY" -c 'import json,sys; print(json.load(open(sys.argv[1]))["test"])' "$OUT/data/digits.json")
+. "$OUT/data/digits.env"      # MEAN, SCALE, TRAIN_N, TEST_N
 EPOCH_ITERS=$(( (TRAIN_N + BATCH - 1) / BATCH ))
-ITER_STEPS=$(echo "$STEPS" | tr ',' '\n' | while read -r e; do echo $((e * EPOCH_ITERS)); done | paste -sd, -)
+ITER_STEPS=$(echo "$STEPS" | tr ',' '\n' | while read -r e; do echo $((e * EPOCH_ITERS)); done \
+             | paste -sd, -)
 
 # 2. Caffe: generated train_val + the paper's solver, shortened; trained by real Caffe
 #    (OpenBLAS for speed), classified by Caffe (reference BLAS), torch and MXNet.
@@ -71,8 +69,8 @@ run resnet-convert caffe2mxnet "$C/caffe.caffemodel" --prototxt "$C/deploy.proto
 caffe_run "$HERE/digits_caffe.py" classify "$C/deploy.prototxt" "$C/caffe.caffemodel" \
     "$OUT/data/digits.npz" "$C/prob_caffe.npy"
 
-# 3. MXNet: the example's CIFAR ResNet trained by MXNet, exported with mxnet2caffe and
-#    classified by real Caffe.
+# 3. MXNet: the example's CIFAR ResNet trained by MXNet, exported with mxnet2caffe,
+#    classified by real Caffe and (the exported caffemodel converted back) by torch.
 M="$OUT/mxnet"
 run "$PY" "$HERE/digits_mxnet.py" "$OUT/data/digits.npz" --n $N --epochs "$EPOCHS" \
     --steps "$STEPS" --batch $BATCH --out "$M"
@@ -81,6 +79,8 @@ if resnet-convert mxnet2caffe --help >/dev/null 2>&1; then
         -o "$M/exported"
     caffe_run "$HERE/digits_caffe.py" classify "$M/exported.prototxt" \
         "$M/exported.caffemodel" "$OUT/data/digits.npz" "$M/prob_caffe.npy"
+    run resnet-convert caffe2torch "$M/exported.caffemodel" --prototxt "$M/exported.prototxt" \
+        -o "$M/torch.safetensors"
 else
     echo "train-digits: resnet-convert mxnet2caffe is not available: MXNet -> Caffe pending" >&2
 fi
