@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import List, Optional, Sequence
 
 from .errors import UsageError
+from .fileio import atomic_write, check_outputs, check_writable
 from .ir import Net
 from .preprocess import Preprocess, fold_rgb, make_preprocess
 
@@ -70,6 +71,7 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     out = Path(out) if out else Path(model).with_suffix(".safetensors")
     if out.suffix not in TORCH_FORMATS:
         raise UsageError(f"-o must end in {', '.join(TORCH_FORMATS)}", file=out)
+    _check_paths([out], model, opts)
     if out.suffix == ".safetensors" and not opts.fold_bn and not opts.rgb:
         _caffe2safetensors(model, out, opts)
         return out
@@ -104,22 +106,27 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
 
 def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path]:
     """Convert ``model`` to ``PREFIX-symbol.json`` + ``PREFIX-0000.params`` (+ the
-    preprocessing facts in ``PREFIX-preprocess.json``). Returns the written paths."""
+    preprocessing facts in ``PREFIX-preprocess.json``), all or nothing. Returns the paths."""
     opts = opts or Options()
     if opts.fold_bn:
         raise UsageError("--fold-bn is only implemented for caffe2torch")
     prefix = str(prefix) if prefix else str(Path(model).with_suffix(""))
+    files = [f"{prefix}-symbol.json", f"{prefix}-0000.params", f"{prefix}-preprocess.json"]
+    _check_paths(files, model, opts)
     net, weights, pre = load_for_conversion(model, opts)
     from .backends.mxnet_backend import save_checkpoint, to_mxnet
     symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
-    save_checkpoint(prefix, symbol, args, aux)
-    return [Path(f"{prefix}-symbol.json"), Path(f"{prefix}-0000.params"),
-            save_preprocess_json(pre, Path(f"{prefix}-preprocess.json"))]
+    extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
+    return [Path(p) for p in save_checkpoint(prefix, symbol, args, aux, extra_files=extra)]
+
+
+def _check_paths(outputs: Sequence, model, opts: Options) -> None:
+    """Before any work: no output may be an input, and every output folder must take it."""
+    check_outputs(outputs, [model, opts.prototxt, opts.mean])
+    check_writable(*outputs)
 
 
 def save_preprocess_json(pre: Preprocess, path: Path) -> Path:
     """Write the preprocessing facts (mean image included, as nested lists) atomically."""
-    from .fileio import atomic_write
     atomic_write(path, pre.to_json(include_mean=True) + "\n")
     return path
-

@@ -8,13 +8,13 @@ Needs h5py (a test extra), imported only here.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional
 
 import numpy as np
 
 from .errors import CaffeFormatError
+from .fileio import check_input
 
 FORMAT_PREFIX = "resnet-convert-golden/"
 
@@ -72,27 +72,50 @@ def _group(h5, name) -> Dict[str, object]:
 
 def read_golden(path) -> Golden:
     """Load a golden file (CaffeFormatError if it is not one)."""
-    if not os.path.isfile(path):
-        raise CaffeFormatError("cannot read file: no such file", file=path)
+    check_input(path, "golden HDF5 file")
     try:
         import h5py
         h5 = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
         raise CaffeFormatError(f"not a readable golden HDF5 file ({exc})", file=path) from None
-    with h5:
-        attrs = {k: (_text(v) if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
-        if not str(attrs.get("format", "")).startswith(FORMAT_PREFIX):
-            raise CaffeFormatError("not a resnet-convert golden file (no format attribute)",
-                                   file=path)
-        golden = Golden(path=str(path), attrs=attrs,
-                        inputs={k: v[()] for k, v in _group(h5, "input").items()},
-                        blob_names=[_text(n) for n in h5["blob_names"][()]])
-        golden.blobs = {k: v[()] for k, v in _group(h5, "blobs").items()}
-        golden.signatures = {k: {f: d[()] for f, d in g.items()}
-                             for k, g in _group(h5, "signatures").items()}
-        golden.prototxt = _text(h5["prototxt"][()]) if "prototxt" in h5 else ""
-        golden.params = {k: {int(i): d[()] for i, d in g.items()}
-                         for k, g in _group(h5, "params").items()}
-        if "caffemodel" in h5:
-            golden.caffemodel = h5["caffemodel"][()].tobytes()
+    try:
+        with h5:
+            golden = _read(h5, path)
+    except (KeyError, ValueError, TypeError, AttributeError, OSError) as exc:
+        raise CaffeFormatError(f"malformed golden file ({type(exc).__name__}: "
+                               f"{str(exc)[:200]})", file=path) from None
+    if not golden.blob_names:
+        raise CaffeFormatError("malformed golden file: no blob_names", file=path)
+    for key in ("atol", "rtol"):
+        if key in golden.attrs and not _is_number(golden.attrs[key]):
+            raise CaffeFormatError(f"malformed golden file: attribute {key} is not a number "
+                                   f"({str(golden.attrs[key])[:40]!r})", file=path)
+    return golden
+
+
+def _is_number(value) -> bool:
+    try:
+        return np.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _read(h5, path) -> Golden:
+    """The Golden of an open HDF5 file (KeyError & co. for a malformed one)."""
+    attrs = {k: (_text(v) if isinstance(v, bytes) else v) for k, v in h5.attrs.items()}
+    if not str(attrs.get("format", "")).startswith(FORMAT_PREFIX):
+        raise CaffeFormatError("not a resnet-convert golden file (no format attribute)",
+                               file=path)
+    golden = Golden(path=str(path), attrs=attrs,
+                    inputs={k: v[()] for k, v in _group(h5, "input").items()},
+                    blob_names=[_text(n) for n in h5["blob_names"][()]]
+                    if "blob_names" in h5 else [])
+    golden.blobs = {k: v[()] for k, v in _group(h5, "blobs").items()}
+    golden.signatures = {k: {f: d[()] for f, d in g.items()}
+                         for k, g in _group(h5, "signatures").items()}
+    golden.prototxt = _text(h5["prototxt"][()]) if "prototxt" in h5 else ""
+    golden.params = {k: {int(i): d[()] for i, d in g.items()}
+                     for k, g in _group(h5, "params").items()}
+    if "caffemodel" in h5:
+        golden.caffemodel = h5["caffemodel"][()].tobytes()
     return golden

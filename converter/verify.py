@@ -46,7 +46,8 @@ class Report:
 
     @property
     def passed(self) -> bool:
-        return all(r.passed for r in self.rows)
+        """Every blob within tolerance, and at least one compared (nothing is not a pass)."""
+        return self.compared > 0 and all(r.passed for r in self.rows)
 
     @property
     def first_failure(self) -> Optional[BlobResult]:
@@ -150,6 +151,7 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
         raise UsageError(f"the golden file has no input named {', '.join(missing)}",
                          file=golden_path)
     inputs = {n: golden.inputs[n] for n in net.input_blobs()}
+    _check_inputs(inputs, net.input_blobs(), golden_path)
     if framework == "torch":
         computed = run_torch(net, weights, inputs, device)
     elif framework == "mxnet":
@@ -157,6 +159,18 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
     else:
         raise UsageError(f"unknown framework '{framework}' (torch, mxnet)")
     return compare(golden, computed, framework, atol=atol, rtol=rtol)
+
+
+def _check_inputs(inputs: Dict[str, np.ndarray], shapes, golden_path) -> None:
+    """Golden inputs must be numbers in the net's input shape (any batch size)."""
+    for name, value in inputs.items():
+        want = tuple(shapes[name])
+        if not np.issubdtype(np.asarray(value).dtype, np.number):
+            raise UsageError(f"golden input '{name}' is not numeric", file=golden_path)
+        got = np.shape(value)
+        if len(got) != len(want) or got[1:] != want[1:] or not got[0]:
+            raise UsageError(f"golden input '{name}' has shape {list(got)}, the net takes "
+                             f"{list(want)}", file=golden_path)
 
 
 def format_report(report: Report) -> str:
@@ -169,6 +183,9 @@ def format_report(report: Report) -> str:
         else:
             lines.append(f"{r.name:<36} {r.kind:<9} {r.max_abs:>12.3e} {r.rel:>10.3e}  {mark}")
     first = report.first_failure
+    if first is None and not report.compared:
+        return "\n".join(lines + ["FAIL: no blob compared (no blob of the golden file is "
+                                   "computed by the net: is it the net's golden file?)"])
     verdict = (f"PASS: {report.compared} blobs match (atol {report.atol:g}, rtol {report.rtol:g})"
                if first is None else
                f"FAIL: first diverging blob: {first.name} (max abs err {first.max_abs:.3e})")

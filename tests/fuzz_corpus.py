@@ -535,6 +535,51 @@ def mut_text(rng, s: Seed) -> Tuple[Optional[str], Optional[bytes], str]:
     return None, bytes(data), f"{s.name} prototxt invalid utf-8"
 
 
+# ---------------------------------------------------------------- hostile names
+
+#: Layer and blob names Caffe accepts that once broke an output format or the SSA renaming
+#: (issue 11): quotes, backslashes, dots, slashes, newlines, unicode, Python keywords,
+#: dunders, torch's reserved attributes, the converter's own in-place marks.
+HOSTILE_NAMES = ('a"b', "a\\b", "a.b", "a/b", "a\nb", " ", "ünï cødé", "日本語", "class", "None",
+                 "lambda", "__init__", "__dict__", "__class__", "_modules", "_parameters",
+                 "_buffers", "_forward_hooks", "forward", "training", "state_dict", "plan",
+                 "blob_map", "0", "1x", "conv#1", "conv#2", "conv#3", "#", "a,b", "arg:x",
+                 "data_weight", "__preprocess__.mean_image", "a b\tc", "\u2028", "/x/",
+                 "_private")
+
+
+def renamed_tiny(names, shift: int = 0, seed: int = 1):
+    """The tiny net with its layers, then its blobs, renamed to ``names`` from ``shift`` on
+    (cycled; distinct within a kind if ``names`` has at least 19 entries).
+    Returns ``(net, weights, blob map old -> new)``."""
+    from converter.caffe.reader import parse_prototxt_text
+    net = parse_prototxt_text(TINY_PROTOTXT)
+    start = shift + len(net.layers)
+    blobs = {b: names[(start + i) % len(names)] for i, b in enumerate(net.blob_names())}
+    for i, layer in enumerate(net.layers):
+        layer.name = names[(shift + i) % len(names)]
+        layer.bottoms = [blobs[b] for b in layer.bottoms]
+        layer.tops = [blobs[b] for b in layer.tops]
+    return net, random_weights(net, seed), blobs
+
+
+# ---------------------------------------------------------------- endless and special files
+
+def special_input(kind: str, folder: Path) -> str:
+    """A path that is no regular file, or one that never ends (issue 11): each must be
+    refused with one line, at once, wherever it is given (model, --prototxt, --mean)."""
+    if kind == "fifo":  # no writer: an open() for reading blocks forever
+        path = folder / "pipe"
+        os.mkfifo(path)
+        return str(path)
+    if kind == "folder":
+        return str(folder)
+    return kind  # /dev/zero, /dev/urandom, /dev/null: devices, endless or empty
+
+
+SPECIAL_INPUTS = ("fifo", "/dev/zero", "/dev/urandom", "/dev/null", "folder")
+
+
 # ---------------------------------------------------------------- the case list
 
 KINDS: Dict[str, Callable] = {

@@ -186,6 +186,25 @@ CLASSES = [
              lambda: (_model(_edited(lambda n: _layer(n, "fc").blobs[0].shape.dim.__setitem__(
                  0, 2**31))), _convert())[1],
              "exceeds Caffe's 2\\^31-1 elements", layer="fc"),
+    BadInput("output is the input (-o names the model file)",
+             lambda: (Path("m.onnx").write_bytes(_tiny().caffemodel),
+                      _convert(model="m.onnx", out="m.onnx"))[1],
+             "the output is the input file 'm.onnx'", file="m.onnx"),
+    BadInput("output folder is an output's name (-o out)",
+             lambda: (_model(), _convert(out="out"))[1], "-o must end in", file="out"),
+    BadInput("a FIFO (named pipe) as the model",
+             lambda: (os.mkfifo("pipe.caffemodel"), _convert(model="pipe.caffemodel"))[1],
+             "not a regular file", file="pipe.caffemodel"),
+    BadInput("/dev/zero as --prototxt",
+             lambda: (_model(), _convert("--prototxt", "/dev/zero"))[1],
+             "not a regular file", file="/dev/zero"),
+    BadInput("/dev/urandom as --mean",
+             lambda: (_model(), _convert("--mean", "/dev/urandom"))[1],
+             "not a regular file", file="/dev/urandom"),
+    BadInput("a folder as the model", lambda: (Path("d").mkdir(), _convert(model="d"))[1],
+             "is a folder, not a caffemodel", file="d"),
+    BadInput("a (huge) file of zeros as the model, refused by its first byte",
+             lambda: (_model(bytes(4096)), _convert())[1], "its first byte \\(0x00\\)"),
 ]
 
 
@@ -290,7 +309,13 @@ DOC_HEAD = """\
 What `resnet-convert` prints for each kind of bad input. Every error is one line on stderr,
 `resnet-convert: error: <file>: [layer 'name' (Type): ]<what is wrong and what to do>`, with
 exit status 2; `--debug` adds the Python traceback. No output file is left behind: outputs are
-written to a temporary file in the target folder and renamed into place only when complete.
+written to a temporary file in the target folder, fsynced, and renamed into place only when
+complete (an MXNet checkpoint's three files as one, all or nothing). A write error (a full disk,
+a folder in the way) is one line too, `<output>: cannot write: No space left on device`, and
+SIGTERM removes the temporary files as Ctrl-C does (exit 143). Inputs must be regular files
+(a FIFO or a device such as `/dev/zero` is refused before it is opened); a prototxt or mean file
+over 256 MB is refused unread, and a caffemodel whose first byte cannot start a protobuf message
+is refused from that byte. An error line quoting a huge name is cut to about 1,000 characters.
 
 The messages below are real: `python tests/test_bad_inputs.py > docs/errors.md` regenerates
 this page from runs in a folder holding `model.caffemodel` (a tiny net of most supported layer

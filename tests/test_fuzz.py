@@ -190,6 +190,29 @@ def test_cli_subprocess_cases(tmp_path):
             assert not F.stderr_problem(proc.stderr, [model, prototxt] if prototxt else [model]), where
 
 
+@pytest.mark.parametrize("where", ["model", "--prototxt", "--mean"])
+def test_cli_special_inputs_are_refused_at_once(tmp_path, where):
+    """Endless and special files (FIFO, devices, a folder) in a real process: exit 2 with
+    one line naming the path, within the case limit (a FIFO once blocked forever)."""
+    model = tmp_path / "m.caffemodel"
+    model.write_bytes(F.seeds()["tiny"].caffemodel)
+    (tmp_path / "out").mkdir()
+    startup = _startup_seconds(tmp_path)
+    for kind in F.SPECIAL_INPUTS:
+        path = F.special_input(kind, tmp_path / "in" if kind == "folder" else tmp_path)
+        if kind == "folder":
+            os.makedirs(path, exist_ok=True)
+        argv = ["caffe2torch", str(model), "-o", str(tmp_path / "out" / "o.safetensors")]
+        argv = [argv[0], path, *argv[2:]] if where == "model" else argv + [where, path]
+        proc = subprocess.run([sys.executable, "-m", "converter.cli.convert", *argv],
+                              capture_output=True, text=True, cwd=tmp_path,
+                              timeout=F.CASE_LIMIT_S + startup + 30)
+        assert proc.returncode == 2 and len(proc.stderr.splitlines()) == 1, (kind, proc.stderr)
+        assert path in proc.stderr and list((tmp_path / "out").iterdir()) == [], proc.stderr
+        if kind == "fifo":
+            os.unlink(path)
+
+
 # ---------------------------------------------------------------- direct hypothesis properties
 
 _SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=150,

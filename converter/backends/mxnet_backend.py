@@ -19,13 +19,14 @@ API
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Dict, List, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
 
-from ..fileio import atomic_output
+from ..fileio import atomic_outputs, write_bytes
 from ..errors import MismatchError, UnsupportedLayerError, UsageError
 from ..ir import Net
 from . import mxnet_norm, mxnet_pool  # noqa: F401  (register their converters)
@@ -85,9 +86,10 @@ def _build(net: Net, weights):
     """Build every blob's symbol. Returns (ctx, ssa symbols, Caffe blob -> final SSA name)."""
     net.validate(shapes=False)
     check_supported(net)
-    shapes = net.validate()  # fills layer.blob_shapes on ``net``; ssa() copies them
+    net.validate()  # fills layer.blob_shapes on ``net``; ssa() copies them
     blobs = _checked_weights(net, weights)
     ssa, final = net.ssa()
+    shapes = ssa.validate()  # keyed by SSA name: in-place writes have names of their own
     inputs = _input_variables(net)
     ctx = BuildContext(shapes, blobs, inputs)
     syms = dict(inputs)
@@ -110,7 +112,8 @@ def _tag_blobs(syms, final) -> None:
         by_node.setdefault(sym.name, []).append(blob)
         nodes[sym.name] = sym
     for node, blobs in by_node.items():
-        nodes[node]._set_attr(**{BLOB_ATTR: ",".join(blobs)})
+        # JSON, not a joined string: a Caffe blob name may hold any character (issue 11)
+        nodes[node]._set_attr(**{BLOB_ATTR: json.dumps(blobs)})
 
 
 def _group(syms, final, outputs: Sequence[str]):
@@ -146,12 +149,14 @@ def net_to_symbol_json(net: Net) -> str:
     return to_mxnet(net)[0].tojson()
 
 
-def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0) -> None:
+def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0,
+                    extra_files: Optional[Dict[str, str]] = None) -> List[str]:
     """Write ``PREFIX-symbol.json`` and ``PREFIX-%04d.params`` (MXNet's checkpoint layout,
-    readable by ``mx.model.load_checkpoint`` and ``gluon.SymbolBlock.imports``).
+    readable by ``mx.model.load_checkpoint`` and ``gluon.SymbolBlock.imports``) and
+    ``extra_files`` (path -> text); returns the paths written.
 
-    Both files are written to temporaries in the target folder and renamed into place only
-    when both are complete, so a failure never leaves a partial checkpoint behind.
+    All files are written to temporaries in the target folder and renamed into place as one
+    (:func:`converter.fileio.atomic_outputs`): a failure never leaves a partial checkpoint.
     """
     prefix = os.fspath(prefix)
     params = {f"arg:{k}": _nd(v) for k, v in arg_params.items()}
@@ -160,11 +165,17 @@ def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0) -> N
                if a not in arg_params and a not in aux_params and not _is_input(a, symbol)]
     if missing:
         raise UsageError(f"no values for parameter(s): {', '.join(missing)}")
-    with atomic_output(f"{prefix}-{epoch:04d}.params", ".params") as params_tmp, \
-            atomic_output(f"{prefix}-symbol.json", ".json") as symbol_tmp:
-        with open(symbol_tmp, "w", encoding="utf-8") as handle:
-            handle.write(symbol.tojson())
-        mx.nd.save(params_tmp, params)
+    extra = dict(extra_files or {})
+    paths = [f"{prefix}-symbol.json", f"{prefix}-{epoch:04d}.params", *extra]
+    with atomic_outputs(paths, [".json", ".params"] + [""] * len(extra)) as temps:
+        write_bytes(temps[0], symbol.tojson().encode("utf-8"))
+        try:
+            mx.nd.save(temps[1], params)
+        except mx.base.MXNetError as exc:  # MXNet reports a full disk as its own error
+            raise OSError(str(exc).splitlines()[0][:200]) from None
+        for tmp, text in zip(temps[2:], extra.values()):
+            write_bytes(tmp, text.encode("utf-8"))
+    return paths
 
 
 def _nd(value):
@@ -195,7 +206,7 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
         tagged = node.attr(BLOB_ATTR)
         if tagged:
             outs.append(node)
-            blobs.append(tagged.split(","))
+            blobs.append(json.loads(tagged))
     inputs = x if isinstance(x, dict) else {"data": x}
     args = {k: mx.nd.array(np.asarray(v), dtype=np.float32) for k, v in inputs.items()}
     args.update({k: _nd(v) for k, v in arg_params.items()})

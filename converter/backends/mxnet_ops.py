@@ -15,7 +15,7 @@ import mxnet as mx
 import numpy as np
 
 from ..errors import MismatchError
-from ..ir import Layer, caffe_name
+from ..ir import Layer
 
 Converter = Callable[["BuildContext", Layer, list], list]
 CONVERTERS: Dict[str, Converter] = {}
@@ -39,7 +39,7 @@ def register(*types: str, check: Optional[Callable[[Layer], Optional[str]]] = No
 class BuildContext:
     """State shared by the converters while one symbol is built.
 
-    ``shapes`` maps Caffe blob names to their inferred shapes (batch as declared; only the batch
+    ``shapes`` maps SSA blob names to their inferred shapes (batch as declared; only the batch
     axis is kept dynamic in the symbol). ``blobs`` maps layer name -> float32 weight arrays in
     Caffe order (already shape-checked), or is None for an untrained symbol.
     """
@@ -53,7 +53,7 @@ class BuildContext:
 
     def shape(self, ssa_name: str):
         """The inferred shape of an SSA blob (in-place writes keep their blob's shape)."""
-        return tuple(self.shapes[caffe_name(ssa_name)])
+        return tuple(self.shapes[ssa_name])
 
     def blob(self, layer: Layer, index: int) -> Optional[np.ndarray]:
         """Weight blob ``index`` of ``layer`` as float32, or None when building untrained."""

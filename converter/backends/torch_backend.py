@@ -11,7 +11,7 @@ works.
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -20,6 +20,7 @@ from torch import nn
 
 from ..errors import MismatchError, UnsupportedLayerError, UsageError
 from ..ir.graph import Net
+from ..ir.names import safe_identifier
 from ..ir.shapes import infer_shapes
 from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
 from . import torch_ops as ops
@@ -172,22 +173,18 @@ def _unsupported_report(net: Net) -> None:
 
 
 def sanitize_module_name(name: str, taken: set) -> str:
-    """A submodule name torch accepts ('.' is reserved, names must be non-empty and must not
-    shadow an attribute), unique among ``taken``."""
-    base = re.sub(r"[.\s]", "_", name) or "layer"
-    if hasattr(nn.Module, base) or base in _RESERVED:
-        base = f"{base}_"
-    candidate, k = base, 1
-    while candidate in taken:
-        candidate, k = f"{base}_{k}", k + 1
-    taken.add(candidate)
-    return candidate
+    """A submodule name for Caffe layer ``name`` that torch, torch.export and ONNX accept:
+    ASCII letters, digits, ``_`` and ``/``, shadowing no attribute of a CaffeNet instance,
+    unique among ``taken`` (see :func:`converter.ir.names.safe_identifier`)."""
+    return safe_identifier(name, taken, _reserved_attributes())
 
 
-_RESERVED = {"training", "input_names", "plan", "layer_modules", "blob_map", "output_names",
-             "single_output", "folded", "forward_all", "_run", "reuse", "reuse_all",
-             "plan_inplace", "_planned", "_plan_key", "fuse_post_ops", "_steps",
-             "_steps_all", "reuse_memory"}
+@functools.lru_cache(maxsize=1)
+def _reserved_attributes() -> frozenset:
+    """Every attribute of a CaffeNet instance (nn.Module's ``_modules``, hook dictionaries,
+    methods... and CaffeNet's own), which a submodule must not shadow."""
+    probe = CaffeNet([], [], {}, {}, [], {}, False)
+    return frozenset(dir(probe)) | frozenset(vars(probe))
 
 
 def _resolve_outputs(net: Net, final: Dict[str, str], outputs) -> Tuple[List[str], bool]:

@@ -11,6 +11,7 @@ copying blob values straight from the caffemodel (see :mod:`converter.safetensor
 
 from __future__ import annotations
 
+import io
 import json
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,8 +22,9 @@ from ..caffe.blobs import FileBlob
 from ..caffe.reader import parse_prototxt_text
 from ..caffe.writer import prototxt_text
 from ..errors import CaffeFormatError
-from ..fileio import atomic_output
+from ..fileio import atomic_output, write_bytes
 from ..ir import Net
+from ..ir.names import distinct
 from ..preprocess import Preprocess
 from ..safetensors_io import CHUNK_BYTES, Entry, write_safetensors
 from .torch_backend import (CaffeNet, _checked_shape, layer_blob_pairs, layers_for_weights,
@@ -35,13 +37,14 @@ FORMAT = "resnet-convert/torch/1"
 def save_safetensors(module: CaffeNet, net: Net, path, pre: Preprocess,
                      fold_bn: bool = False) -> None:
     """Write the module's state_dict plus the metadata :func:`load_torch` needs (atomically)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
     tensors = {k: v.detach().contiguous() for k, v in module.state_dict().items()}
     if pre.mean_image is not None:
         tensors[MEAN_KEY] = torch.from_numpy(np.ascontiguousarray(pre.mean_image, np.float32))
     meta = safetensors_metadata(module, net, pre, fold_bn)
+    data = save(tensors, metadata=meta)  # bytes: the write below reports a full disk
     with atomic_output(path, ".safetensors") as tmp:
-        save_file(tensors, tmp, metadata=meta)
+        write_bytes(tmp, data)
 
 
 def safetensors_metadata(module: CaffeNet, net: Net, pre: Preprocess,
@@ -141,28 +144,33 @@ def export_pt2(module: CaffeNet, path, input_shape: Sequence[int], pre: Preproce
     program = torch.export.export(module, (_example(module, input_shape),),
                                   # forward(*inputs): one varargs entry holding the input.
                                   dynamic_shapes=(({0: batch},),))
+    # Saved to memory first: torch's C++ writer aborts the process on a full disk.
+    buffer = io.BytesIO()
+    torch.export.save(program, buffer,
+                      extra_files={"preprocess.json": pre.to_json(include_mean=True)})
     with atomic_output(path, ".pt2") as tmp:
-        torch.export.save(program, tmp,
-                          extra_files={"preprocess.json": pre.to_json(include_mean=True)})
+        write_bytes(tmp, buffer.getbuffer())
 
 
 def export_onnx(module: CaffeNet, path, input_shape: Sequence[int], pre: Preprocess,
                 opset: Optional[int] = None) -> None:
     """Write ONNX with input ``data`` and the Caffe output blob names, dynamic batch; the
     preprocessing facts go in the model's metadata_props under ``preprocess``."""
-    outputs = [n.replace("/", "_") for n in module.output_names]
+    outputs = distinct([n.replace("/", "_") for n in module.output_names], {"data"})
     axes = {name: {0: "batch"} for name in ["data"] + outputs}
     kwargs = {} if opset is None else {"opset_version": opset}
+    buffer = io.BytesIO()  # in memory first, so that a full disk is one clean error
+    torch.onnx.export(module, (_example(module, input_shape),), buffer, input_names=["data"],
+                      output_names=outputs, dynamic_axes=axes, dynamo=False, **kwargs)
+    data = _add_onnx_metadata(buffer.getvalue(), {"preprocess": pre.to_json(include_mean=True)})
     with atomic_output(path, ".onnx") as tmp:
-        torch.onnx.export(module, (_example(module, input_shape),), tmp, input_names=["data"],
-                          output_names=outputs, dynamic_axes=axes, dynamo=False, **kwargs)
-        _add_onnx_metadata(tmp, {"preprocess": pre.to_json(include_mean=True)})
+        write_bytes(tmp, data)
 
 
-def _add_onnx_metadata(path: str, props: dict) -> None:
+def _add_onnx_metadata(data: bytes, props: dict) -> bytes:
     import onnx
-    model = onnx.load(path)
+    model = onnx.load_from_string(data)
     for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
-    onnx.save(model, path)
+    return model.SerializeToString()

@@ -15,6 +15,7 @@ from google.protobuf import message as pb_message
 from google.protobuf import text_format
 
 from ..errors import CaffeFormatError
+from ..fileio import MAX_TEXT_BYTES, check_input
 from .proto import BlobProto, NetParameter
 
 # protobuf refuses messages of 2 GiB or more (sizes are int32 internally).
@@ -22,17 +23,47 @@ MAX_BYTES = 2**31 - 1
 _TEXT_HINT = re.compile(rb"^\s*(#.*\n\s*)*(name|layers?|input|net|type)\s*[:{]", re.M)
 
 
-def read_bytes(path) -> bytes:
-    """The file's bytes, after checking it exists and is within protobuf's size limit."""
+def read_bytes(path, limit: int = MAX_BYTES, what: str = "Caffe file") -> bytes:
+    """The bytes of the regular file ``path`` (no FIFO, no device), refused above ``limit``
+    (protobuf's size limit unless smaller); reads at most ``limit`` + 1 bytes whatever
+    happens to the file meanwhile."""
+    size = check_input(path, what)
+    if size > limit:
+        raise CaffeFormatError(f"{size} bytes is more than a {what} can be "
+                               f"({_limit_text(limit)} at most)", file=path)
     try:
-        size = os.path.getsize(path)
-        if size > MAX_BYTES:
-            raise CaffeFormatError(f"{size} bytes exceeds protobuf's 2 GB message limit",
-                                   file=path)
         with open(path, "rb") as f:
-            return f.read()
+            data = f.read(limit + 1)
     except OSError as exc:
         raise CaffeFormatError(f"cannot read file: {exc.strerror or exc}", file=path) from None
+    if len(data) > limit:
+        raise CaffeFormatError(f"the file grew past {_limit_text(limit)} while it was read",
+                               file=path)
+    return data
+
+
+def _limit_text(limit: int) -> str:
+    return "protobuf's 2 GB message limit" if limit == MAX_BYTES else f"{limit >> 20} MB"
+
+
+def check_binary_start(path, what: str = "Caffe model (.caffemodel)") -> None:
+    """Refuse, from its first bytes alone, a file whose first byte cannot start a protobuf
+    message (field number 0, or wire type 6 or 7): a 2 GB file of zeros is not read whole."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return  # the full read reports it
+    if not head:
+        return
+    key = head[0]
+    if key & 0x07 in (6, 7) or key < 0x08:
+        hint = _not_a(head, what, path)
+        if hint:
+            raise hint
+        raise CaffeFormatError(f"not a valid binary {what}: its first byte (0x{key:02x}) "
+                               "cannot start one; the file is corrupt or of another kind",
+                               file=path)
 
 
 def looks_like_text(data: bytes) -> bool:
@@ -183,7 +214,7 @@ def parse_text(text: str, path=None, cls=NetParameter, what="prototxt"):
 
 def read_text(path) -> str:
     """Decode a prototxt file; binary content is refused with a hint."""
-    data = read_bytes(path)
+    data = read_bytes(path, MAX_TEXT_BYTES, "prototxt")
     if not data.strip():
         raise CaffeFormatError("the file is empty; expected a text prototxt", file=path)
     try:

@@ -22,11 +22,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import CaffeFormatError, ConverterError, UnsupportedLayerError
+from ..fileio import MAX_TEXT_BYTES
 from ..ir import InputParam, Layer, Net, ParamSpec
 from .blobs import blob_to_array
 from .layer_types import read_transform
 from .layers import TRANSLATORS, shortest_floats, translator
-from .parse import (parse_binary_net, parse_binaryproto, parse_text, read_bytes, read_text)
+from .parse import (check_binary_start, parse_binary_net, parse_binaryproto, parse_text,
+                    read_bytes, read_text)
 from .proto import LayerParameter
 from .v1 import upgrade_v1_layer
 
@@ -300,12 +302,13 @@ def read_prototxt(path, **kwargs) -> Net:
 
 def read_caffemodel(path) -> "NetParameter":  # noqa: F821
     """Parse a binary .caffemodel into a NetParameter (CaffeFormatError if it is not one)."""
-    return parse_binary_net(read_bytes(path), path)
+    check_binary_start(path)
+    return parse_binary_net(read_bytes(path, what="caffemodel"), path)
 
 
 def read_binaryproto(path) -> np.ndarray:
     """Read a ``.binaryproto`` blob (e.g. ImageNet's mean image) as float32 in its shape."""
-    blob = parse_binaryproto(read_bytes(path), path)
+    blob = parse_binaryproto(read_bytes(path, MAX_TEXT_BYTES, "mean file"), path)
     return blob_to_array(blob, file=path)
 
 

@@ -19,6 +19,7 @@ from typing import Dict, List, Optional, Sequence, Set, Tuple, Union
 import numpy as np
 
 from ..errors import CaffeFormatError, ConverterError, MismatchError
+from ..fileio import check_input
 from ..ir import Net
 from .blobs import (CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy,
                     legacy_fit)
@@ -143,6 +144,7 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
     returned as FileBlobs (read, and checked for NaN/Inf, when used); the rest are arrays.
     """
     from .reader import DROPPED_TYPES, net_from_proto, read_caffemodel, read_prototxt
+    check_input(path, "caffemodel")  # before any open(): a FIFO would block it forever
     fast = read_skeleton(path)
     model, blob_data, handle = fast if fast is not None else (read_caffemodel(path), None, None)
     try:

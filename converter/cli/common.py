@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -33,15 +35,24 @@ def write_output(text: str, path: Optional[str]) -> None:
         atomic_write(path, text)
 
 
+#: The longest error line printed: a message quoting a huge name or line of input is cut in
+#: the middle (its start names the file and layer, its end says what to do).
+MAX_LINE = 1000
+
+
 def one_line(text: str) -> str:
-    """``text`` with every non-printable character escaped (``\\x0b``, ``\\n``...).
+    """``text`` with every non-printable character escaped (``\\x0b``, ``\\n``...), cut
+    to at most about :data:`MAX_LINE` characters.
 
     Names in a corrupt file can hold control characters; printed raw, a vertical tab or a
     line separator would split the one error line (or move the terminal's cursor).
     """
-    if text.isprintable():
-        return text
-    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
+    if len(text) > MAX_LINE:
+        cut = len(text) - MAX_LINE
+        text = f"{text[:MAX_LINE * 2 // 3]}...[{cut} characters]...{text[-(MAX_LINE // 3):]}"
+    return text
 
 
 def _one_line_warning(prog: str):
@@ -61,6 +72,31 @@ def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
+    with _sigterm_as_interrupt():
+        return _run(prog, make_parser, argv, debug)
+
+
+class Terminated(BaseException):
+    """SIGTERM (``timeout``, CI cancellation, ``docker stop``), raised like Ctrl-C's
+    KeyboardInterrupt so every ``finally`` runs and no temporary file stays behind."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    def handler(signum, frame):
+        raise Terminated()
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _run(prog, make_parser, argv, debug) -> int:
     try:
         args = make_parser().parse_args(argv)
         func = getattr(args, "func", None)
@@ -82,3 +118,5 @@ def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
         return 1
     except KeyboardInterrupt:
         return 130
+    except Terminated:
+        return 128 + signal.SIGTERM

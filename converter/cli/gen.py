@@ -15,9 +15,9 @@ from typing import Callable, List, Optional, Sequence
 from .. import __version__
 from ..builders import (DEFAULT_DEPTH, DEFAULT_MXNET_N, IMAGENET_DEPTHS, DataSpec, build,
                         default_data, family_of)
-from ..errors import UsageError
 from ..builders.solver import cifar_schedule, imagenet_schedule, with_changes
 from ..emit import Enum, emit_prototxt, emit_solver
+from ..errors import UsageError
 from .common import OneLineParser, run_main, write_output
 
 PROG = "resnet-gen"
@@ -52,15 +52,37 @@ def _common_parent() -> argparse.ArgumentParser:
     return parent
 
 
+#: The largest --n: ResNet-6002, five times the paper's deepest CIFAR net (n = 200).
+MAX_N = 1000
+#: caffe.proto's ranges: num_output is a uint32; Caffe's blob dimensions are C++ ints.
+UINT32_MAX, INT32_MAX = 2**32 - 1, 2**31 - 1
+
+
+def _bounded(flag: str, high: int, why: str):
+    """An argparse type: an integer in 1..``high`` (``why`` says where the bound comes from),
+    so no value reaches a prototxt that Caffe's own parser would reject."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise UsageError(f"{flag}: expected an integer, got '{text[:40]}'") from None
+        if not 1 <= value <= high:
+            raise UsageError(f"{flag}: must be positive and at most {high} ({why}), "
+                             f"got {value}")
+        return value
+    return parse
+
+
 def _selection_parent() -> argparse.ArgumentParser:
     parent = argparse.ArgumentParser(add_help=False)
     group = parent.add_argument_group("which net")
     group.add_argument("--depth", type=int, metavar="D",
                        help=f"ImageNet ResNet depth, one of {DEPTHS} (default {DEFAULT_DEPTH} "
                             "when --n is not given)")
-    group.add_argument("--n", type=int, metavar="N",
+    group.add_argument("--n", type=_bounded("--n", MAX_N, f"depth 6N+2 = {6 * MAX_N + 2} "
+                                                          "layers at most"), metavar="N",
                        help="CIFAR ResNet with N residual units per stage, depth 6N+2 (any "
-                            f"N >= 1; default {DEFAULT_MXNET_N} with --variant mxnet)")
+                            f"1 <= N <= {MAX_N}; default {DEFAULT_MXNET_N} with --variant mxnet)")
     group.add_argument("--variant", choices=("caffe", "mxnet"), default="caffe",
                        help="caffe: the papers' nets (default); mxnet: the CIFAR ResNet of "
                             "the old MXNet example (BN-ReLU after the addition, stride-2 "
@@ -84,11 +106,14 @@ def _architecture_parent() -> argparse.ArgumentParser:
                    help="--variant mxnet only: kernel of the stride-2 shortcut projection "
                         "(3 as in the MXNet code, default; or 1)")
     g = parent.add_argument_group("sizes")
-    g.add_argument("--classes", type=int, metavar="K",
+    g.add_argument("--classes", type=_bounded("--classes", UINT32_MAX,
+                                              "num_output is a uint32"), metavar="K",
                    help="classifier outputs (default 1000 ImageNet, 10 CIFAR)")
-    g.add_argument("--input-size", type=int, metavar="S",
+    g.add_argument("--input-size", type=_bounded("--input-size", INT32_MAX,
+                                                 "Caffe's dimensions are 32-bit"), metavar="S",
                    help="input height and width (default 224 ImageNet, 32 CIFAR)")
-    g.add_argument("--batch", type=int, metavar="B",
+    g.add_argument("--batch", type=_bounded("--batch", INT32_MAX,
+                                            "Caffe's dimensions are 32-bit"), metavar="B",
                    help="batch size (default 1 for deploy nets; 256 ImageNet / 128 CIFAR "
                         "with --train)")
     return parent

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import GraphError
+from .names import FreshNames
 from .params import ParamSpec, default_params
 
 Shape = Tuple[int, ...]
@@ -123,27 +124,19 @@ class Net:
         """Return a copy in single-assignment form and the map Caffe blob -> its final SSA name.
 
         The first producer of a blob keeps the Caffe name; each later (in-place) write gets
-        ``name#k``. Caffe's ``net.blobs[name]`` after a forward pass holds the value of the
-        *last* write, which is what the returned map points at.
+        a made-up name (``name#k``) that no blob of the net uses, whatever its names are
+        (see :class:`~converter.ir.names.FreshNames`). Caffe's ``net.blobs[name]`` after a
+        forward pass holds the value of the *last* write, which is what the map points at.
         """
         net = self.copy()
         current = {name: name for name in net.inputs}
-        versions: Dict[str, int] = {}
+        fresh = FreshNames(self.blob_names())
         for layer in net.layers:
             layer.bottoms = [current.get(b, b) for b in layer.bottoms]
             new_tops = []
             for top in layer.tops:
-                if top in current:
-                    versions[top] = versions.get(top, 0) + 1
-                    new_name = f"{top}#{versions[top]}"
-                else:
-                    new_name = top
+                new_name = fresh.version(top, 1) if top in current else top
                 current[top] = new_name
                 new_tops.append(new_name)
             layer.tops = new_tops
         return net, current
-
-
-def caffe_name(ssa_name: str) -> str:
-    """The Caffe blob name an SSA name stands for."""
-    return ssa_name.split("#", 1)[0]
