@@ -72,8 +72,8 @@ def no_reuse(model):
 
 def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False):
     import torchvision
-    from converter.backends.torch_backend import to_torch
-    from converter.caffe.weights import load_caffe
+    from converter.backends.torch.net import to_torch
+    from converter.caffe.loader import load_caffe
     net, weights = load_caffe(d / f"ResNet-{depth}-model.caffemodel")
     models = {
         "converted": to_torch(net, weights),
@@ -99,7 +99,7 @@ class PlainConv(torch.nn.Module):
         self.model = model
 
     def forward(self, x):
-        from converter.backends import torch_onednn
+        from converter.backends.torch import onednn as torch_onednn
         previous = torch_onednn.set_enabled(False)
         try:
             return self.model(x)

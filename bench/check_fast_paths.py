@@ -25,7 +25,7 @@ import numpy as np
 
 
 def load(path, fast: bool):
-    from converter.caffe import weights as W
+    from converter.caffe import loader as W
     orig = W.read_skeleton
     if not fast:
         W.read_skeleton = lambda p: None
@@ -108,9 +108,9 @@ def check_reader() -> int:
 
 def check_inplace(model: str) -> int:
     import torch
-    from converter.backends.torch_backend import to_torch
-    from converter.backends.torch_fold import fold_batchnorm
-    from converter.caffe.weights import load_caffe
+    from converter.backends.torch.net import to_torch
+    from converter.backends.torch.fold import fold_batchnorm
+    from converter.caffe.loader import load_caffe
     net, w = load_caffe(model)
     bad = 0
 
@@ -137,7 +137,7 @@ def check_inplace(model: str) -> int:
               f"{'bit-identical' if same else 'DIFFER'}")
     m = to_torch(net, w)
     x = torch.randn(1, 3, 224, 224) * 64
-    fold_batchnorm(m)  # the plan changes under the module: it must plan again
+    m.use_plan(fold_batchnorm(m))  # a new plan: the module must plan memory again
     with torch.inference_mode():
         m(x)
     ref = to_torch(net, w, fold_bn=True)

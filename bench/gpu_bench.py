@@ -49,7 +49,7 @@ def throughput(model, x, device: str, warmup: int, iters: int) -> float:
 
 
 def parity(net, weights, device: str, batch: int) -> str:
-    from converter.backends.torch_backend import to_torch
+    from converter.backends.torch.net import to_torch
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     x = torch.randn(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 64
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
     except Exception as exc:  # run the converted models anyway
         print(f"torchvision unavailable ({exc}); its columns are n/a", file=sys.stderr)
         torchvision = None
-    from converter.backends.torch_backend import to_torch
-    from converter.caffe.weights import load_caffe
+    from converter.backends.torch.net import to_torch
+    from converter.caffe.loader import load_caffe
 
     name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
     print(f"# {name}; torch {torch.__version__}"

@@ -28,9 +28,9 @@ def main(argv=None) -> int:
     ap.add_argument("--fold-bn", action="store_true")
     args = ap.parse_args(argv)
     import torch
-    from converter.backends import torch_onednn
-    from converter.backends.torch_backend import to_torch
-    from converter.caffe.weights import load_caffe
+    from converter.backends.torch import onednn as torch_onednn
+    from converter.backends.torch.net import to_torch
+    from converter.caffe.loader import load_caffe
     torch.set_num_threads(2)
     torch_onednn.set_enabled(bool(args.packed))
     net, weights = load_caffe(f"{args.dir}/ResNet-{args.depth}-model.caffemodel")

@@ -9,18 +9,18 @@ __version__ = "0.1.0"
 
 def load_caffe(path, prototxt=None, **kwargs):
     """Read a caffemodel (and optionally a prototxt) into ``(Net, weights)``; see converter.caffe."""
-    from .caffe.weights import load_caffe as _load
+    from .caffe.loader import load_caffe as _load
     return _load(path, prototxt=prototxt, **kwargs)
 
 
 def to_torch(net, weights=None, **kwargs):
     """Build a ``torch.nn.Module`` from the IR (and load ``weights``); see converter.backends.torch."""
-    from .backends.torch_backend import to_torch as _to_torch
+    from .backends.torch.net import to_torch as _to_torch
     return _to_torch(net, weights, **kwargs)
 
 
 def load_torch(path):
     """Rebuild a module saved by ``resnet-convert caffe2torch`` (.safetensors); returns
     ``(module, preprocess)``."""
-    from .backends.torch_export import load_torch as _load
+    from .backends.torch.export import load_torch as _load
     return _load(path)

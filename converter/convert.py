@@ -35,8 +35,8 @@ class Options:
 def load_for_conversion(model, opts: Options, *, lazy: bool = False):
     """Read the model and apply the options that act on the weights (``--rgb``).
     Returns ``(net, weights, preprocess)``; ``lazy`` leaves values in the file where it can
-    (see :func:`converter.caffe.weights.load_caffe`)."""
-    from .caffe.weights import load_caffe
+    (see :func:`converter.caffe.loader.load_caffe`)."""
+    from .caffe.loader import load_caffe
     net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
                               allow_nonfinite=opts.allow_nonfinite, lazy=lazy)
     _check_outputs(net, opts.outputs, model)
@@ -76,8 +76,8 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
         _caffe2safetensors(model, out, opts)
         return out
     net, weights, pre = load_for_conversion(model, opts)
-    from .backends import torch_export
-    from .backends.torch_backend import to_torch
+    from .backends.torch import export as torch_export
+    from .backends.torch.net import to_torch
     outputs = list(opts.outputs) if opts.outputs else None
     module = to_torch(net, weights, outputs=outputs, fold_bn=opts.fold_bn)
     if out.suffix == ".safetensors":
@@ -93,9 +93,9 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     """The plain .safetensors job, streamed: every value that is stored unchanged goes from
     the caffemodel to the output in chunks, so the weights are never all in memory."""
     net, weights, pre = load_for_conversion(model, opts, lazy=True)
-    from .backends import torch_export
-    from .backends.torch_backend import build_module, to_torch
-    from .backends.torch_ops import weights_follow
+    from .backends.torch import export as torch_export
+    from .backends.torch.net import build_module, to_torch
+    from .backends.torch.module import weights_follow
     outputs = list(opts.outputs) if opts.outputs else None
     with weights_follow():  # the module's values are never used: do not fill them
         module = build_module(net, outputs)
@@ -114,7 +114,7 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
     files = [f"{prefix}-symbol.json", f"{prefix}-0000.params", f"{prefix}-preprocess.json"]
     _check_paths(files, model, opts)
     net, weights, pre = load_for_conversion(model, opts)
-    from .backends.mxnet_backend import save_checkpoint, to_mxnet
+    from .backends.mxnet import save_checkpoint, to_mxnet
     symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
     extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
     return [Path(p) for p in save_checkpoint(prefix, symbol, args, aux, extra_files=extra)]

@@ -18,6 +18,7 @@ import jinja2
 
 from .errors import UnsupportedLayerError
 from .ir import Net
+from .layers.fields import changed, is_default
 
 TEMPLATE_PACKAGE = "converter.templates"
 
@@ -49,11 +50,6 @@ def _boolean(value) -> str:
     return "true" if value else "false"
 
 
-def _is_default(params) -> bool:
-    """True if a parameter dataclass equals its type's caffe.proto defaults."""
-    return dataclasses.is_dataclass(params) and params == type(params)()
-
-
 #: The top-level templates/ folder of a source checkout. Installed, it is the package
 #: ``converter.templates``; but when the package is imported from a checkout (e.g. tests run
 #: from the repository root beside a non-editable install), that subpackage does not exist.
@@ -74,7 +70,8 @@ def environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FunctionLoader(_load),
                              undefined=jinja2.StrictUndefined, autoescape=False,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
-    env.filters.update(q=quote, num=number, b=_boolean, is_default=_is_default)
+    env.filters.update(q=quote, num=number, b=_boolean, is_default=is_default,
+                       changed=changed)
     return env
 
 

@@ -50,6 +50,9 @@ class Golden:
     #: Stored parameter blobs (layer -> {blob index: array}); large nets store only those
     #: that cannot be regenerated from the seed (BatchNorm statistics, Scale, biases).
     params: Dict[str, Dict[int, np.ndarray]] = field(default_factory=dict)
+    #: Per-channel absolute tolerances (blob -> one per channel along axis 1), written by the
+    #: golden maker from Caffe's distance to an exact float64 run (tools/golden_tolerance.py).
+    tolerances: Dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def atol(self) -> float:
@@ -116,6 +119,7 @@ def _read(h5, path) -> Golden:
     golden.prototxt = _text(h5["prototxt"][()]) if "prototxt" in h5 else ""
     golden.params = {k: {int(i): d[()] for i, d in g.items()}
                      for k, g in _group(h5, "params").items()}
+    golden.tolerances = {k: v[()] for k, v in _group(h5, "tolerance").items()}
     if "caffemodel" in h5:
         golden.caffemodel = h5["caffemodel"][()].tobytes()
     return golden

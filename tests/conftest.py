@@ -11,3 +11,10 @@ def _seed_torch():
     torch = sys.modules.get("torch")  # seed only where torch is already in use
     if torch is not None:
         torch.manual_seed(0)
+
+
+@pytest.fixture
+def require_mxnet():
+    """mxnet, or a skip (an error with RESNET_CONVERT_REQUIRE_EXTRAS=1)."""
+    from optional import need
+    return need("mxnet")

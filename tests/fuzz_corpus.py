@@ -653,7 +653,7 @@ def convert_in_process(model: Path, out: Path, prototxt: Optional[Path],
     caffe2torch`` (its ``main``, which catches only ConverterError) writes ``out``; the
     written file is then loaded back and run forward once. Raises CliError on exit 2."""
     import torch
-    from converter.backends.torch_export import load_torch
+    from converter.backends.torch.export import load_torch
     from converter.cli.convert import main
     err = io.StringIO()
     with contextlib.redirect_stderr(err), warnings.catch_warnings():

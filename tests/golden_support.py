@@ -80,7 +80,7 @@ def golden_caffemodel(golden, directory: Path) -> Path:
 
 def load_golden_case(path, directory: Path):
     """``(golden, net, weights)`` for one golden file, read through the caffemodel reader."""
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     from converter.golden import read_golden
     golden = read_golden(path)
     unsupported = golden.attrs.get("unsupported_reason")

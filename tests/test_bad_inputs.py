@@ -14,6 +14,7 @@ import io
 import os
 import pickle
 import re
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -276,6 +277,34 @@ def test_output_folder_not_writable(tmp_path):
         (tmp_path / "ro").chmod(0o700)
     assert code == 2
     check_line(case, err)
+    assert list((tmp_path / "ro").iterdir()) == []
+
+
+def _can_mount() -> bool:
+    """Root with a private mount namespace available (as in CI and tools/caffe-run.sh)."""
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        return False
+    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"],
+                           capture_output=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount(), reason="needs root and unshare --mount")
+def test_output_folder_on_read_only_mount(tmp_path, monkeypatch):
+    """The same contract for root, who ignores permission bits: the output folder is a
+    read-only bind mount (in a private mount namespace that ends with the command)."""
+    (tmp_path / "ro").mkdir()
+    monkeypatch.chdir(tmp_path)
+    _model()
+    script = ('mount --bind ro ro && mount -o remount,bind,ro ro && exec "$0" -m '
+              'converter.cli.convert "$@"')
+    proc = subprocess.run(["unshare", "--mount", "--propagation", "private", "sh", "-c",
+                           script, sys.executable, *_convert(out="ro/model.safetensors")],
+                          capture_output=True, text=True, cwd=tmp_path)
+    case = BadInput("read-only mount", lambda: [], "cannot write here: Read-only file system",
+                    file="ro/model.safetensors")
+    assert proc.returncode == 2, proc.stderr
+    check_line(case, proc.stderr)
     assert list((tmp_path / "ro").iterdir()) == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from converter.caffe.weights import load_caffe
+from converter.caffe.loader import load_caffe
 from converter.caffe.writer import write_caffemodel
 from converter.ir import InnerProductParam, Layer, Net
 

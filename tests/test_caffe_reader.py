@@ -5,13 +5,15 @@ import urllib.parse
 
 import numpy as np
 import pytest
+from optional import need
 
 from golden_support import files_with_caffemodel
 
-from converter.caffe import layers as L
+from converter import layers as L
+from converter.caffe.loader import load_caffe
 from converter.caffe.proto import BlobProto, NetParameter
-from converter.caffe.reader import (load_caffe, parse_prototxt_text, read_binaryproto,
-                                    read_caffemodel, read_prototxt)
+from converter.caffe.reader import (parse_prototxt_text, read_binaryproto, read_caffemodel,
+                                    read_prototxt)
 from converter.caffe.writer import net_to_proto, write_caffemodel
 from converter.errors import (CaffeFormatError, MismatchError, NonFiniteError,
                               UnsupportedLayerError)
@@ -179,11 +181,11 @@ def test_fork_field_names_file_and_layer():
     assert info.value.layer == "pool" and info.value.file == "fork.prototxt"
 
 
-def test_translator_registry_rules():
+def test_layer_registry_rules():
     with pytest.raises(ValueError, match="already registered"):
         L.register("ReLU")(type("Again", (), {}))
     with pytest.raises(UnsupportedLayerError, match="Convolution"):
-        L.translator("Nope", layer="n")
+        L.layer_type("Nope", layer="n")
 
 
 def _small_model(tmp_path, **kwargs):
@@ -341,7 +343,7 @@ GOLDEN = files_with_caffemodel()  # Caffe-saved models; tests/test_parity.py cov
 @pytest.mark.parametrize("golden", GOLDEN or [None], ids=lambda p: p.name if p else "none")
 def test_real_caffe_saved_caffemodels(tmp_path, golden):
     """Caffemodels saved by real Caffe (stored in the golden files) load with exact weights."""
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     if golden is None:
         pytest.skip("no golden/*.h5 files yet")
     with h5py.File(golden, "r") as h5:

@@ -7,7 +7,8 @@ import pytest
 from google.protobuf import text_format
 
 from converter.caffe.proto import NetParameter
-from converter.caffe.reader import load_caffe, parse_prototxt_text, read_prototxt
+from converter.caffe.loader import load_caffe
+from converter.caffe.reader import parse_prototxt_text, read_prototxt
 from converter.caffe.writer import (atomic_write, net_to_proto, prototxt_text,
                                     write_caffemodel, write_prototxt)
 from tests.test_caffe_reader import ALL_TYPES, TRAIN_VAL

@@ -6,6 +6,7 @@ import json
 
 import numpy as np
 import pytest
+from optional import need
 
 from netutil import random_weights
 import torch
@@ -61,7 +62,7 @@ def test_pt2_has_dynamic_batch_and_outputs(cifar, tmp_path, capsys):
 
 
 def test_onnx_runs_in_onnxruntime_with_rgb_fold(cifar, tmp_path, capsys):
-    ort = pytest.importorskip("onnxruntime")
+    ort = need("onnxruntime")
     path, x, (_, prob) = cifar
     out = tmp_path / "m.onnx"
     assert run(["caffe2torch", path, "-o", out, "--rgb", "--mean-values", "1,2,3"], capsys)[0] == 0
@@ -98,7 +99,7 @@ def test_bad_output_extension_writes_nothing(cifar, tmp_path, capsys):
 
 
 def test_verify_prints_a_table_and_passes(tmp_path, capsys):
-    h5py = pytest.importorskip("h5py")
+    h5py = need("h5py")
     golden = GOLDEN_DIR / "layers_resblock.h5"
     with h5py.File(golden, "r") as handle:
         (tmp_path / "m.caffemodel").write_bytes(handle["caffemodel"][()].tobytes())
@@ -110,8 +111,8 @@ def test_verify_prints_a_table_and_passes(tmp_path, capsys):
 
 def test_verify_names_the_first_diverging_blob(tmp_path, capsys):
     """A caffemodel whose weights differ from the golden ones fails at the first layer."""
-    h5py = pytest.importorskip("h5py")
-    from converter.caffe.weights import load_caffe
+    h5py = need("h5py")
+    from converter.caffe.loader import load_caffe
     golden = GOLDEN_DIR / "layers_resblock.h5"
     with h5py.File(golden, "r") as handle:
         (tmp_path / "good.caffemodel").write_bytes(handle["caffemodel"][()].tobytes())

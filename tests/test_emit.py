@@ -33,8 +33,7 @@ NETS = {
 
 
 def parse(text):
-    proto = pytest.importorskip("converter.caffe.proto",
-                                reason="converter.caffe.proto (Caffe schema) not available")
+    from converter.caffe import proto
     from google.protobuf import text_format
     return text_format.Parse(text, proto.NetParameter())
 
@@ -172,7 +171,7 @@ def test_number_and_quote():
 
 
 def test_solver_emission_parses():
-    proto = pytest.importorskip("converter.caffe.proto")
+    from converter.caffe import proto
     from google.protobuf import text_format
     from converter.builders.solver import cifar_schedule, imagenet_schedule
     fields, comments = cifar_schedule("net.prototxt", "cifar", n=18)

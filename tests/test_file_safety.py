@@ -163,7 +163,7 @@ def test_atomic_outputs_undo_every_rename(tmp_path, monkeypatch):
 
 def test_missing_folder_fails_before_the_work(tiny, tmp_path, capsys, monkeypatch):
     """A .pt2 to a missing folder failed only after the whole export."""
-    from converter.backends import torch_export
+    from converter.backends.torch import export as torch_export
     monkeypatch.setattr(torch_export, "export_pt2", lambda *a: pytest.fail("exported"))
     code, err = _run(["caffe2torch", tiny, "-o", tmp_path / "nowhere" / "m.pt2"], capsys)
     _one_error(code, err)

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 
 import fuzz_corpus as F
 from converter.caffe.proto import NetParameter
-from converter.caffe.reader import load_caffe, parse_prototxt_text
+from converter.caffe.loader import load_caffe
+from converter.caffe.reader import parse_prototxt_text
 from converter.cli.convert import main as convert_main
 from converter.errors import CaffeFormatError, ConverterError, UnsupportedLayerError
 

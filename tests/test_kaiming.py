@@ -25,8 +25,7 @@ def reference(depth: int) -> Path:
 
 
 def net_parameter(text: str):
-    proto = pytest.importorskip("converter.caffe.proto",
-                                reason="converter.caffe.proto (Caffe schema) not available")
+    from converter.caffe import proto
     from google.protobuf import text_format
     return text_format.Parse(text, proto.NetParameter())
 
@@ -54,7 +53,7 @@ def test_cli_output_equals_kaiming_net_parameter(depth, capsys):
 def test_reading_kaiming_gives_our_ir(depth):
     """The converter's reader turns Kaiming's file into exactly the net we build."""
     ref_path = reference(depth)
-    reader = pytest.importorskip("converter.caffe.reader", reason="reader not available")
+    from converter.caffe import reader
     theirs = reader.parse_prototxt_text(ref_path.read_text(), phase=None)
     ours = build(depth=depth)
     assert theirs.name == ours.name and theirs.inputs == ours.inputs

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from optional import need
 
 from golden_support import GOLDEN_DIR, golden_caffemodel
 from netutil import random_weights
 
-mx = pytest.importorskip("mxnet")
+mx = need("mxnet")
 pytestmark = pytest.mark.mxnet
 
 from converter.builders import build  # noqa: E402

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 import fuzz_corpus as F
 from converter import load_torch, to_torch
-from converter.backends.torch_backend import CaffeNet
+from converter.backends.torch.net import CaffeNet
 from converter.caffe.reader import parse_prototxt_text
 from converter.caffe.writer import write_caffemodel
 from converter.cli.convert import main
@@ -102,14 +102,14 @@ def test_user_blob_named_like_an_in_place_result(tmp_path):
         layer.bottoms = ["conv#3" if b == "gconv" else b for b in layer.bottoms]
     x = torch.from_numpy(np.random.default_rng(0).standard_normal((1, 3, 9, 11), np.float32))
     torch.testing.assert_close(to_torch(net, weights)(x), plain(x), rtol=0, atol=0)
-    from converter.backends.mxnet_backend import forward_all  # noqa: F401  (needs mxnet)
+    from converter.backends.mxnet import forward_all  # noqa: F401  (needs mxnet)
     got = forward_all(net, weights, x.numpy())
     np.testing.assert_allclose(got["prob"], plain(x).detach().numpy(), atol=1e-6)
 
 
 def test_mxnet_forward_all_keeps_every_blob_name():
     """Blob names holding ',' (once the separator of MXNet's blob tags) come back whole."""
-    from converter.backends.mxnet_backend import forward_all
+    from converter.backends.mxnet import forward_all
     net, weights, blobs = F.renamed_tiny(F.HOSTILE_NAMES, 0)
     assert "a,b" in blobs.values()
     x = np.zeros((1, 3, 9, 11), np.float32)

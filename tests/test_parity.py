@@ -1,37 +1,29 @@
 """Blob-by-blob parity of the converted nets with golden activations from real BVLC Caffe.
 
-Every golden file (golden/*.h5) is converted through the caffemodel reader and run by each back
-end; every blob Caffe produced is compared in Caffe's order, and a failure names the first
-diverging blob. Tolerances are in tests/parity_tolerances.json, per blob: four times that
-blob's float32 floor measured by ``tools/parity_floor.py`` (the larger of our float64 run's and
-our float32 run's error against Caffe's float32 output; the float64 one is Caffe's own rounding),
-rounded up to 1/2/5 x 10^k, at least 1e-6. They track each net's real conditioning.
+Every golden file (golden/*.h5) is converted through the caffemodel reader and checked by
+``resnet-convert verify`` itself, with each back end: every blob Caffe produced is compared in
+Caffe's order against the tolerances stored in the golden file (per channel, four times how far
+Caffe's float32 output is from an exact float64 evaluation, tools/golden_tolerance.py), and the
+verdict must be PASS.
 """
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 import pytest
 
-from golden_support import GOLDEN_DIR, GOLDEN_FILES, golden_ids, has_cuda, load_golden_case
+from golden_support import GOLDEN_DIR, GOLDEN_FILES, golden_caffemodel, golden_ids, has_cuda
+from golden_support import load_golden_case
 
-from converter.verify import compare, format_report, run_mxnet, run_torch
-
-TOLERANCES = json.loads((Path(__file__).parent / "parity_tolerances.json").read_text())
-
-
-def tolerance(golden):
-    """Keyword arguments of ``compare`` for a case: atol, the case rtol and the per-blob
-    rtols (each four times that blob's measured floor)."""
-    entry = TOLERANCES.get(Path(golden.path).stem)
-    assert entry is not None, f"no measured tolerance for {golden.path}: run tools/parity_floor.py"
-    return {"atol": entry["atol"], "rtol": entry["rtol"], "blob_rtol": entry["blob_rtol"]}
+from converter.cli.convert import main as convert_main
+from converter.golden import read_golden
+from converter.verify import compare, format_report, run_torch
 
 
 def assert_parity(golden, computed, framework):
-    report = compare(golden, computed, framework, **tolerance(golden))
+    """``compare`` with the golden file's own tolerances must pass every blob."""
+    report = compare(golden, computed, framework)
+    assert report.per_channel, f"{golden.path} has no per-channel tolerances"
     missing = [r.name for r in report.rows if r.kind == "missing"]
     assert not missing, f"blobs Caffe computed but the converted net lacks: {missing}"
     assert report.compared > 0, "nothing compared"
@@ -46,10 +38,18 @@ def _inputs(golden, net):
     return {n: golden.inputs[n] for n in net.input_blobs()}
 
 
+def run_verify(path, tmp_path, capsys, *extra):
+    """``resnet-convert verify MODEL --golden PATH ...``: (exit status, printed report)."""
+    model = golden_caffemodel(read_golden(path), tmp_path)
+    status = convert_main(["verify", str(model), "--golden", str(path), *extra])
+    return status, capsys.readouterr().out
+
+
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
-def test_torch_cpu_matches_caffe(path, tmp_path):
-    golden, net, weights = load_golden_case(path, tmp_path)
-    assert_parity(golden, run_torch(net, weights, _inputs(golden, net)), "torch")
+def test_verify_passes_torch_cpu(path, tmp_path, capsys):
+    status, out = run_verify(path, tmp_path, capsys)
+    assert status == 0 and "PASS" in out.splitlines()[-1], out
+    assert "per-channel tolerances" in out.splitlines()[-1]
 
 
 @pytest.mark.cuda
@@ -66,15 +66,16 @@ def test_torch_cuda_matches_caffe(path, tmp_path):
 
 @pytest.mark.mxnet
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
-def test_mxnet_cpu_matches_caffe(path, tmp_path):
-    pytest.importorskip("mxnet")
-    golden, net, weights = load_golden_case(path, tmp_path)
-    assert_parity(golden, run_mxnet(net, weights, _inputs(golden, net)), "mxnet")
+def test_verify_passes_mxnet_cpu(path, tmp_path, capsys, require_mxnet):
+    status, out = run_verify(path, tmp_path, capsys, "--framework", "mxnet")
+    assert status == 0 and "PASS" in out.splitlines()[-1], out
 
 
-def test_every_golden_file_has_a_tolerance():
+def test_every_golden_file_has_tolerances():
     assert GOLDEN_FILES, "no golden files"
-    assert sorted(TOLERANCES) == sorted(p.stem for p in GOLDEN_FILES)
+    for path in GOLDEN_FILES:
+        golden = read_golden(path)
+        assert set(golden.tolerances) == set(golden.signatures), path
 
 
 def _as_input_fields(net):
@@ -94,7 +95,7 @@ def _as_input_fields(net):
 def test_v1_format_file_matches_caffe(case, blob_format, tmp_path):
     """A legacy V1 ``layers`` caffemodel (old enum types; legacy 4-D / double blobs) of a
     real-Caffe model converts to the same activations as Caffe computed."""
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     from converter.caffe.writer import net_to_proto
     golden, net, weights = load_golden_case(GOLDEN_DIR / f"{case}.h5", tmp_path)
     legacy = blob_format != "v1"

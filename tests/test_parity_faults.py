@@ -3,7 +3,9 @@
 Each test plants a fault that other converters have shipped (BatchNorm's scale factor ignored,
 floor-rounded pooling, the stride on the 3x3 instead of the 1x1 as in torchvision's v1.5) into
 the conversion of Kaiming's ResNet-50 and checks that comparing with the real-Caffe golden file
-fails at exactly the first blob the fault touches.
+(with its own stored tolerances, as ``resnet-convert verify`` does) fails at exactly the first
+blob the fault touches. Small faults late in the deepest nets, where float32 rounding has grown
+the most, must fail too.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ import dataclasses
 import pytest
 
 from golden_support import GOLDEN_DIR, load_golden_case
-from test_parity import tolerance
 
-from converter.backends import torch_ops
+from converter.backends.torch import norm as torch_norm
 from converter.verify import compare, run_torch
 
 CASE = GOLDEN_DIR / "kaiming_resnet50.h5"
@@ -30,7 +31,7 @@ def resnet50(tmp_path_factory):
 
 def first_failure(golden, net, weights):
     inputs = {n: golden.inputs[n] for n in net.input_blobs()}
-    return compare(golden, run_torch(net, weights, inputs), **tolerance(golden)).first_failure
+    return compare(golden, run_torch(net, weights, inputs)).first_failure
 
 
 def test_unbroken_converter_passes(resnet50):
@@ -40,7 +41,7 @@ def test_unbroken_converter_passes(resnet50):
 def test_ignoring_the_bn_factor_fails_at_conv1_bn(resnet50, monkeypatch):
     # Caffe divides the stored statistics by the third blob (999.982 here); forgetting it
     # normalises with statistics ~1000x too large.
-    monkeypatch.setattr(torch_ops.CaffeBatchNorm, "statistics",
+    monkeypatch.setattr(torch_norm.CaffeBatchNorm, "statistics",
                         lambda self: (self.mean, self.var))
     failure = first_failure(*resnet50)
     assert failure is not None and failure.name == "conv1"  # BN/Scale/ReLU run in place
@@ -66,3 +67,64 @@ def test_stride_on_the_3x3_fails_at_res3a_branch2a(resnet50):
     net.validate()
     failure = first_failure(golden, net, weights)
     assert failure is not None and failure.name == "res3a_branch2a"
+
+
+def _scaled(layer, blob, factor, channel=None):
+    def plant(weights):
+        target = weights[layer][blob]
+        if channel is None:
+            target *= factor
+        else:
+            target[channel] *= factor
+    return plant
+
+
+def _swap_channels(layer):
+    def plant(weights):
+        weights[layer][0][[0, 1]] = weights[layer][0][[1, 0]]
+    return plant
+
+
+def _mean_off_by_factor(layer):
+    """The stored mean multiplied by the net's BN factor once more (mean read as blob/f^2)."""
+    def plant(weights):
+        factor = float(weights[layer][2].reshape(-1)[0])
+        weights[layer][0] *= factor if factor not in (0.0, 1.0) else 2.0
+    return plant
+
+
+#: case -> [(fault, plant, the blob verification must fail at)]. A gamma error in stage 5 of
+#: ResNet-152 is caught from about 0.5% (at res5c; 1% at res5c_branch2c itself): there real
+#: Caffe's own float32 output is ~1% of a channel's spread from exact (golden/README.md), so a
+#: 0.2% change is inside Caffe's rounding and no comparison with its output can see it.
+DEEP_FAULTS = {
+    "kaiming_resnet152": [
+        ("gamma_scale5c_branch2c_x1.01", _scaled("scale5c_branch2c", 0, 1.01), "res5c_branch2c"),
+        ("swap_res5c_branch2b_channels_0_1", _swap_channels("res5c_branch2b"),
+         "res5c_branch2b"),
+        ("bn5c_branch2a_mean_off_by_factor", _mean_off_by_factor("bn5c_branch2a"),
+         "res5c_branch2a"),
+    ],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(DEEP_FAULTS))
+def deep_net(request, tmp_path_factory):
+    path = GOLDEN_DIR / f"{request.param}.h5"
+    if not path.exists():
+        pytest.skip(f"{path} missing")
+    golden, net, weights = load_golden_case(path, tmp_path_factory.mktemp(request.param))
+    return request.param, golden, net, weights
+
+
+def test_late_faults_in_deep_nets_fail(deep_net):
+    """Each planted fault in stage 5 fails verification at the expected blob, and the
+    unbroken conversion passes."""
+    case, golden, net, weights = deep_net
+    assert first_failure(golden, net, weights) is None
+    for fault, plant, expected in DEEP_FAULTS[case]:
+        broken = {k: [a.copy() for a in v] for k, v in weights.items()}
+        plant(broken)
+        failure = first_failure(golden, net, broken)
+        assert failure is not None, f"{case}: {fault} passed verification"
+        assert failure.name == expected, f"{case}: {fault} failed first at {failure.name}"

@@ -17,10 +17,11 @@ import math
 
 import numpy as np
 import pytest
+from optional import need
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
-from converter.backends.torch_backend import to_torch  # noqa: E402
+from converter.backends.torch.net import to_torch  # noqa: E402
 from converter.ir import (BatchNormParam, ConcatParam, ConvolutionParam,  # noqa: E402
                           EltwiseParam, FlattenParam, InnerProductParam, Layer, LRNParam,
                           Net, PoolingParam, PowerParam, ReLUParam, ReshapeParam, ScaleParam,

@@ -1,4 +1,4 @@
-"""ReLU / Eltwise SUM fused into convolutions (converter/backends/torch_steps.py).
+"""ReLU / Eltwise SUM fused into convolutions (converter/backends/torch/fusion.py).
 
 Fusing must change no value the module exposes: fused and unfused runs are compared bit for
 bit (the post-ops are the same float32 operations in the same order), with the packed
@@ -9,13 +9,14 @@ returned are never fused away.
 from __future__ import annotations
 
 import pytest
+from optional import need
 
 from netutil import random_weights
 
-torch = pytest.importorskip("torch")
+torch = need("torch")
 
-from converter.backends.torch_backend import to_torch  # noqa: E402
-from converter.backends import torch_onednn  # noqa: E402
+from converter.backends.torch.net import to_torch  # noqa: E402
+from converter.backends.torch import onednn as torch_onednn  # noqa: E402
 from converter.builders import build  # noqa: E402
 from converter.ir import EltwiseParam, Layer, Net, ReLUParam  # noqa: E402
 from test_torch_backend import bottleneck_net, conv  # noqa: E402

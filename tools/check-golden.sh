@@ -2,8 +2,9 @@
 # Re-derive golden files in real Caffe and compare with the committed ones.
 #
 # Usage: tools/check-golden.sh [--all] [--strict]             (run as root)
-#   default: the small cases (groups "layers" and "generated"), in well under a
-#   minute; --all adds Kaiming's ImageNet nets (about a minute more).
+#   default: the small cases (groups "layers" and "generated"), in about a
+#   minute; --all adds Kaiming's ImageNet nets (a few minutes more; their
+#   prototxts come from ../shared, else from the text stored in golden/).
 #   --strict: require bitwise equality (see tools/compare_golden.py).
 # Exit status 0 when every re-derived file matches.
 set -eu
@@ -23,5 +24,7 @@ TMP=$(mktemp -d "${TMPDIR:-/var/tmp}/resnet-convert-golden.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT INT TERM
 export CAFFE_RUN_BIND="$TMP"
 # shellcheck disable=SC2086  # SELECT is a list of words on purpose
-"$HERE/caffe-run.sh" "$HERE/make_golden.py" $SELECT --out "$TMP" >/dev/null
+"$HERE/caffe-run.sh" "$HERE/make_golden.py" $SELECT --out "$TMP" \
+    --prototxt-from "$REPO/golden" >/dev/null
+rm -f "$TMP"/*.prototxt
 "$HERE/caffe-run.sh" "$HERE/compare_golden.py" "$REPO/golden" "$TMP" $STRICT

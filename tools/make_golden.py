@@ -24,7 +24,9 @@ import numpy as np
 import golden_calib
 import golden_cases
 import golden_h5
+import golden_tolerance
 import goldenlib
+import reference64
 
 
 def package_version(package):
@@ -82,8 +84,7 @@ def write_attrs(h5, spec, batch):
     attrs["blas_package"] = "libblas3 " + package_version("libblas3")
     attrs["numpy_version"] = np.__version__
     attrs["phase"] = "TEST"
-    for key in ("seed", "bn_factor", "input_scale", "calib_batch",
-                "atol", "rtol"):
+    for key in ("seed", "bn_factor", "input_scale", "calib_batch"):
         attrs[key] = spec[key]
     attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
                                               sort_keys=True)
@@ -98,6 +99,37 @@ def write_attrs(h5, spec, batch):
                                                + spec["generator"])
 
 
+def float64_blobs(net, path, inputs):
+    """Every blob of ``net`` recomputed in float64 by tools/reference64.py from the
+    weights Caffe holds and the same input."""
+    params = golden_calib.layer_params(path)
+    layers = [reference64.Layer(name, ltype, list(net.bottom_names[name]),
+                                list(net.top_names[name]), params.get(name),
+                                [np.array(b.data, np.float64) for b in layer.blobs])
+              for name, ltype, layer in golden_calib.layer_table(net)]
+    shapes = {n: tuple(b.data.shape) for n, b in net.blobs.items()}
+    return reference64.forward(layers, inputs, shapes)
+
+
+def write_tolerances(h5, blobs, exact):
+    """/tolerance/<blob>: per-channel absolute tolerances (golden_tolerance.py); the root
+    ``atol``/``rtol`` become their one-number summary, ``float64_floor`` the worst blob's
+    |Caffe - float64| relative to its scale."""
+    tolerances, floors = golden_tolerance.case_tolerances(blobs, exact)
+    group = h5.create_group("tolerance")
+    group.attrs["rule"] = golden_tolerance.RULE
+    group.attrs["safety"] = golden_tolerance.SAFETY
+    worst = 0.0
+    for name, data in blobs:
+        golden_h5.write_array(group, golden_h5.h5_name(name), tolerances[name])
+        scale = golden_tolerance.blob_scale(data)
+        if scale:
+            worst = max(worst, float(tolerances[name].max()) / scale)
+    h5.attrs["atol"] = 0.0
+    h5.attrs["rtol"] = float("%.1e" % worst)
+    h5.attrs["float64_floor"] = float("%.3g" % max(floors.values()))
+
+
 def write_case(spec, path, out_path):
     """Run one case and write its HDF5 file atomically to ``out_path``."""
     net, inputs, batch = build_net(spec, path)
@@ -105,6 +137,7 @@ def write_case(spec, path, out_path):
     with_model = spec.get("caffemodel", full)
     table = golden_calib.layer_table(net)
     blobs = [(n, b.data) for n, b in net.blobs.items()]
+    exact = float64_blobs(net, path, inputs)
     key_blobs = set(spec.get("key_blobs", []))
     tmp_path = out_path + ".tmp"
     # libver "latest": compact object headers and groups roughly halve the
@@ -120,6 +153,7 @@ def write_case(spec, path, out_path):
         write_inputs(h5, inputs)
         golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
         golden_h5.write_signatures(h5, spec["seed"], blobs)
+        write_tolerances(h5, blobs, exact)
         write_weights(h5, table, path)
         if with_model:
             raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)
@@ -158,11 +192,25 @@ def write_weights(h5, table, path):
     golden_h5.write_regenerated(h5, entries)
 
 
+def stored_prototxt(directory, case, out):
+    """Write the prototxt text stored in ``directory/<case>.h5`` to a file under ``out``
+    (the exact text Caffe loaded when that file was made) and return its path."""
+    with h5py.File(os.path.join(directory, case + ".h5"), "r") as h5:
+        text = h5["prototxt"][()]
+    path = os.path.join(out, case + ".prototxt")
+    with open(path, "w") as handle:
+        handle.write(text.decode("utf-8") if isinstance(text, bytes) else text)
+    return path
+
+
 def parse_args(argv):
     """Command line of make_golden.py."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     golden_cases.add_selection_args(parser)
     parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--prototxt-from", metavar="DIR",
+                        help="where a case's prototxt file is absent (Kaiming's files live "
+                             "outside the repository), use the text stored in DIR/<case>.h5")
     return parser.parse_args(argv)
 
 
@@ -173,6 +221,8 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
+        if not os.path.exists(path) and args.prototxt_from:
+            path = stored_prototxt(args.prototxt_from, spec["name"], args.out)
         out_path = os.path.join(args.out, spec["name"] + ".h5")
         write_case(spec, path, out_path)
         print("wrote %s" % out_path, flush=True)

@@ -117,15 +117,6 @@ def array_to_blob(array, *, double: bool = False, legacy: bool = False) -> BlobP
     return blob
 
 
-def legacy_fit(array: np.ndarray, expected: Tuple[int, ...]) -> np.ndarray | None:
-    """Caffe's Blob::ShapeEquals for legacy 4-D protos: ``expected`` padded with leading 1s
-    to 4 axes must equal the stored shape. Returns the array reshaped, or None."""
-    if array.ndim == 4 and len(expected) <= 4 and \
-            (1,) * (4 - len(expected)) + tuple(expected) == array.shape:
-        return array.reshape(expected)
-    return None
-
-
 def _identity(st: os.stat_result) -> Tuple[int, ...]:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 

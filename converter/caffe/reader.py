@@ -24,9 +24,8 @@ import numpy as np
 from ..errors import CaffeFormatError, ConverterError, UnsupportedLayerError
 from ..fileio import MAX_TEXT_BYTES
 from ..ir import InputParam, Layer, Net, ParamSpec
+from ..layers import LAYERS, layer_type, read_transform, shortest_floats, unsupported_error
 from .blobs import blob_to_array
-from .layer_types import read_transform
-from .layers import TRANSLATORS, shortest_floats, translator
 from .parse import (check_binary_start, parse_binary_net, parse_binaryproto, parse_text,
                     read_bytes, read_text)
 from .proto import LayerParameter
@@ -83,21 +82,12 @@ def _rule_phase(lp) -> Optional[str]:
     return None
 
 
-_MAX_LISTED = 12
-
-
 def check_supported(layers, path=None, *, deploy: bool = True) -> None:
-    """Raise one UnsupportedLayerError listing every layer whose type we cannot convert."""
-    allowed = set(TRANSLATORS) | ((DATA_TYPES | DROPPED_TYPES) if deploy else set())
-    bad = [(lp.name, lp.type) for lp in layers if lp.type not in allowed]
+    """Raise one UnsupportedLayerError listing every layer whose type we cannot read."""
+    allowed = set(LAYERS) | ((DATA_TYPES | DROPPED_TYPES) if deploy else set())
+    bad = [(lp.name, lp.type, None) for lp in layers if lp.type not in allowed]
     if bad:
-        # All at once, but a corrupt file can have 10^5 of them: keep the line readable.
-        listing = ", ".join(f"'{n}' ({t or 'no type'})" for n, t in bad[:_MAX_LISTED])
-        if len(bad) > _MAX_LISTED:
-            listing += f" and {len(bad) - _MAX_LISTED} more"
-        raise UnsupportedLayerError(
-            f"{len(bad)} layer(s) of unsupported type: {listing}. Supported types: "
-            f"{', '.join(sorted(TRANSLATORS))}", file=path)
+        raise unsupported_error(bad, LAYERS, file=path)
 
 
 # ------------------------------------------------------------------- inputs
@@ -159,19 +149,6 @@ def _data_as_input(lp, input_shape, path, channels: Optional[int] = None) -> Lay
 
 # ------------------------------------------------------------------ the net
 
-_ONE_TO_ONE = (1, 1, 1, 1)
-#: (min bottoms, max bottoms, min tops, max tops), None for no limit: Caffe's
-#: ExactNum/Min/Max{Bottom,Top}Blobs for each type. Shape inference and the back ends read
-#: ``bottoms[0]`` and produce one top per layer, so a miscounted layer must stop here.
-_BLOB_COUNTS = {
-    **dict.fromkeys(("Convolution", "Pooling", "InnerProduct", "BatchNorm", "LRN", "ReLU",
-                     "Sigmoid", "TanH", "Dropout", "Power", "Softmax", "Flatten", "Reshape"),
-                    _ONE_TO_ONE),
-    "Scale": (1, 2, 1, 1), "Eltwise": (2, None, 1, 1), "Concat": (1, None, 1, 1),
-    "Split": (1, 1, 1, None), "Input": (0, 0, 1, None),
-}
-
-
 def _count_rule(lo, hi) -> str:
     if hi is None:
         return f"at least {lo}"
@@ -179,20 +156,18 @@ def _count_rule(lo, hi) -> str:
 
 
 def _check_blob_counts(lp, path) -> None:
-    """Refuse a layer whose number of bottoms or tops its type does not allow."""
-    rule = _BLOB_COUNTS.get(lp.type)
-    if rule is None:
-        return
+    """Refuse a layer whose number of bottoms or tops its type does not allow (Caffe's
+    ExactNum/Min/Max{Bottom,Top}Blobs, declared by each type). Shape inference and the back
+    ends read ``bottoms[0]`` and produce one top per layer, so a miscounted layer must stop
+    here."""
+    entry = LAYERS[lp.type]
     nb, nt = len(lp.bottom), len(lp.top)
-    bmin, bmax, tmin, tmax = rule
+    (bmin, bmax), (tmin, tmax) = entry.bottoms, entry.tops
     if bmin <= nb <= (bmax if bmax is not None else nb) and \
             tmin <= nt <= (tmax if tmax is not None else nt):
         return
-    # What real Caffe also accepts: weight-sharing Convolution over several bottom/top
-    # pairs, and MAX Pooling with its argmax mask as a second top.
-    caffe_ok = (lp.type == "Convolution" and nb == nt) or (
-        lp.type == "Pooling" and nb == 1 and nt == 2 and lp.pooling_param.pool == 0)
-    error = UnsupportedLayerError if caffe_ok else CaffeFormatError
+    # What real Caffe also accepts (e.g. MAX Pooling's mask top) is unsupported, not corrupt.
+    error = UnsupportedLayerError if entry.accepts_counts(lp) else CaffeFormatError
     raise error(f"has {nb} bottom(s) and {nt} top(s); this converter takes "
                 f"{_count_rule(bmin, bmax)} bottom(s) and {_count_rule(tmin, tmax)} top(s) "
                 "for this type", file=path, layer=lp.name, layer_type=lp.type)
@@ -226,13 +201,13 @@ def _check_int_range(params) -> None:
 
 def _ir_layer(lp, path, phase_attr) -> Layer:
     """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
-    tr = translator(lp.type, layer=lp.name, file=path)
+    entry = layer_type(lp.type, layer=lp.name, file=path)
     if not len(lp.top) or (not len(lp.bottom) and lp.type not in ("Input", *DATA_TYPES)):
         raise CaffeFormatError("needs at least one bottom and one top", file=path,
                                layer=lp.name, layer_type=lp.type)
     _check_blob_counts(lp, path)
     try:
-        params = shortest_floats(tr.read(lp))
+        params = shortest_floats(entry.read(lp))
         _check_int_range(params)
     except ConverterError as exc:
         raise exc.with_context(file=path, layer=lp.name, layer_type=lp.type)
@@ -311,5 +286,3 @@ def read_binaryproto(path) -> np.ndarray:
     blob = parse_binaryproto(read_bytes(path, MAX_TEXT_BYTES, "mean file"), path)
     return blob_to_array(blob, file=path)
 
-
-from .weights import load_caffe, match_weights, weights_from_proto  # noqa: E402,F401

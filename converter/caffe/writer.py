@@ -15,8 +15,8 @@ from google.protobuf import text_format
 
 from ..fileio import atomic_write  # noqa: F401  (re-exported: writers' one atomic path)
 from ..ir import Net
+from ..layers import layer_type
 from .blobs import array_to_blob
-from .layers import translator
 from .proto import NetParameter
 from .v1 import downgrade_layer
 
@@ -49,7 +49,7 @@ def _layer_proto(layer, lp, weights: Optional[Dict[str, List[np.ndarray]]],
         p = lp.param.add()
         p.lr_mult, p.decay_mult = spec.lr_mult, spec.decay_mult
     if layer.params is not None:
-        translator(layer.type, layer=layer.name).write(layer.params, lp)
+        layer_type(layer.type, layer=layer.name).write(layer.params, lp)
     for array in (weights or {}).get(layer.name, []):
         lp.blobs.append(array_to_blob(array, double=double, legacy=legacy))
 

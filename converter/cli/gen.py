@@ -239,7 +239,7 @@ def run_mxnet(args: argparse.Namespace) -> None:
     """Build the selected net and write its MXNet symbol JSON."""
     net = _build(args)
     net.validate()
-    from ..backends.mxnet_backend import net_to_symbol_json  # mxnet only for this command
+    from ..backends.mxnet import net_to_symbol_json  # mxnet only for this command
     write_output(net_to_symbol_json(net), args.output)
 
 

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Tuple
 
 from ..errors import GraphError
+from ..layers import ParamSpec, default_params
 from .names import FreshNames
-from .params import ParamSpec, default_params
+from .shapes import infer_shapes
 
 Shape = Tuple[int, ...]
 
@@ -23,7 +24,7 @@ Shape = Tuple[int, ...]
 class Layer:
     """One Caffe layer.
 
-    ``params`` is the typed parameter dataclass of the layer's type (see ``params.py``) or None.
+    ``params`` is the typed parameter dataclass of the layer's type (see ``converter/layers/``) or None.
     ``param_specs`` are Caffe's per-blob ``param { lr_mult decay_mult }`` entries (train nets).
     ``phase`` is "TRAIN"/"TEST" for layers restricted by an ``include { phase }`` rule.
     ``blob_shapes`` (parameter blobs) is filled by shape inference.
@@ -116,7 +117,6 @@ class Net:
             defined.update(layer.tops)
         if not shapes:
             return {}
-        from .shapes import infer_shapes  # local: shapes imports this module
         return infer_shapes(self)
 
     # --------------------------------------------------------------------- SSA

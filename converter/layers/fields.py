@@ -1,49 +1,21 @@
-"""Per-type translation between Caffe ``LayerParameter`` messages and the IR's parameter
-dataclasses: one translator per layer type, in a registry keyed by the Caffe type string.
+"""Reading and writing a parameter dataclass from/to its caffe.proto ``*_param`` message.
 
-A translator is a class with two plain functions: ``read(lp) -> params`` (``lp`` is the whole
-LayerParameter, so Data can see its transform_param) and ``write(params, lp)`` (fills ``lp``).
-Only values that differ from caffe.proto's defaults are written, which keeps files small and
-makes read(write(p)) == p exact. The semantics checks are Caffe's own (the CHECKs of each
-layer's LayerSetUp), reported as CaffeFormatError without a traceback.
+The generic rule (:func:`read_fields`, :func:`write_fields`) maps dataclass fields to proto
+fields of the same name: scalars, enums (by value name), repeated fields (tuples) and
+fillers. Writing sets only the fields whose value differs from the dataclass default, so
+"write only non-default fields" is derived from caffe.proto's defaults in one place, and
+read(write(p)) == p. Family modules override only what does not follow that rule (spatial
+(h, w) pairs, fields with extra CHECKs).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict
 
 import numpy as np
 
 from ..errors import CaffeFormatError, UnsupportedLayerError
-from ..ir import params as P
-
-TRANSLATORS: Dict[str, type] = {}
-
-
-def register(layer_type: str, field: str | None = None):
-    """Class decorator registering the translator of ``layer_type`` (once per type).
-
-    ``field`` is the ``*_param`` member of LayerParameter that holds the type's options."""
-    def wrap(cls):
-        if layer_type in TRANSLATORS:
-            raise ValueError(f"a translator for Caffe layer type '{layer_type}' is already "
-                             "registered")
-        cls.type, cls.field = layer_type, field
-        TRANSLATORS[layer_type] = cls
-        return cls
-    return wrap
-
-
-def translator(layer_type: str, *, layer: str | None = None, file=None):
-    """The translator of ``layer_type``; UnsupportedLayerError naming the layer otherwise."""
-    try:
-        return TRANSLATORS[layer_type]
-    except KeyError:
-        raise UnsupportedLayerError(
-            f"layer type '{layer_type}' is not supported (supported: "
-            f"{', '.join(sorted(TRANSLATORS))})", file=file, layer=layer,
-            layer_type=layer_type) from None
+from .common import Filler
 
 
 def shortest_floats(value):
@@ -64,13 +36,31 @@ def shortest_floats(value):
     return value
 
 
-def _set(msg, name: str, value, default) -> None:
-    """Assign ``msg.name = value`` unless it is the proto default (keeps output minimal)."""
-    if value != default:
-        setattr(msg, name, value)
+def field_default(params, name: str):
+    """The caffe.proto default of field ``name`` of a parameter dataclass (or instance)."""
+    f = next(f for f in dataclasses.fields(params) if f.name == name)
+    if f.default is not dataclasses.MISSING:
+        return f.default
+    return f.default_factory()  # type: ignore[misc]
 
 
-# ------------------------------------------------------------------ fillers
+def changed(params, name: str) -> bool:
+    """True if ``params.name`` differs from its caffe.proto default (templates use this)."""
+    return getattr(params, name) != field_default(params, name)
+
+
+def is_default(params) -> bool:
+    """True if a parameter dataclass equals its type's caffe.proto defaults."""
+    return dataclasses.is_dataclass(params) and params == type(params)()
+
+
+def enum_name(msg, field: str) -> str:
+    return msg.DESCRIPTOR.fields_by_name[field].enum_type \
+        .values_by_number[getattr(msg, field)].name
+
+
+def enum_value(msg, field: str, name: str) -> int:
+    return msg.DESCRIPTOR.fields_by_name[field].enum_type.values_by_name[name].number
 
 
 def read_filler(msg, name: str):
@@ -78,9 +68,8 @@ def read_filler(msg, name: str):
     if not msg.HasField(name):
         return None
     f = getattr(msg, name)
-    return P.Filler(type=f.type, value=f.value, std=f.std,
-                    variance_norm=f.DESCRIPTOR.fields_by_name["variance_norm"]
-                    .enum_type.values_by_number[f.variance_norm].name)
+    return Filler(type=f.type, value=f.value, std=f.std,
+                  variance_norm=enum_name(f, "variance_norm"))
 
 
 def write_filler(filler, msg, name: str) -> None:
@@ -89,24 +78,54 @@ def write_filler(filler, msg, name: str) -> None:
         return
     f = getattr(msg, name)
     f.type = filler.type
-    _set(f, "value", filler.value, 0.0)
-    _set(f, "std", filler.std, 1.0)
-    if filler.variance_norm != "FAN_IN":
-        f.variance_norm = f.DESCRIPTOR.fields_by_name["variance_norm"] \
-            .enum_type.values_by_name[filler.variance_norm].number
+    write_fields(filler, f, skip=("type",))
 
 
-def _enum_name(msg, field: str) -> str:
-    return msg.DESCRIPTOR.fields_by_name[field].enum_type \
-        .values_by_number[getattr(msg, field)].name
+def _repeated(fd) -> bool:
+    """Whether a field is repeated (protobuf >= 5 has ``is_repeated``; older ones ``label``)."""
+    flag = getattr(fd, "is_repeated", None)
+    return flag if flag is not None else fd.label == fd.LABEL_REPEATED
 
 
-def _enum_value(msg, field: str, name: str) -> int:
-    return msg.DESCRIPTOR.fields_by_name[field].enum_type.values_by_name[name].number
+def _read_one(msg, name: str, default):
+    fd = msg.DESCRIPTOR.fields_by_name[name]
+    if _repeated(fd):
+        return tuple(getattr(msg, name))
+    if fd.message_type is not None and fd.message_type.name == "FillerParameter":
+        return read_filler(msg, name)
+    if default is None and not msg.HasField(name):
+        return None  # an optional field whose absence means something (use_global_stats)
+    if fd.enum_type is not None:
+        return enum_name(msg, name)
+    return getattr(msg, name)
+
+
+def read_fields(cls, msg, skip=()):
+    """``cls`` (a parameter dataclass) from the same-named fields of ``msg``."""
+    values = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in skip:
+            values[f.name] = _read_one(msg, f.name, f.default)
+    return cls(**values)
+
+
+def write_fields(params, msg, skip=()) -> None:
+    """Set the fields of ``msg`` whose value in ``params`` is not caffe.proto's default."""
+    for f in dataclasses.fields(params):
+        if f.name in skip or not changed(params, f.name):
+            continue
+        value, fd = getattr(params, f.name), msg.DESCRIPTOR.fields_by_name[f.name]
+        if _repeated(fd):
+            getattr(msg, f.name).extend(value)
+        elif isinstance(value, Filler):
+            write_filler(value, msg, f.name)
+        elif fd.enum_type is not None:
+            setattr(msg, f.name, enum_value(msg, f.name, value))
+        else:
+            setattr(msg, f.name, value)
 
 
 # ------------------------------------------------------------- spatial dims
-
 
 def conv_pair(p, name: str, default: int | None):
     """ConvolutionParameter's repeated ``name`` or its ``name_h``/``name_w`` as (h, w).
@@ -164,11 +183,8 @@ def write_pool_pair(p, name: str, pair, default: int) -> None:
     """Inverse of :func:`pool_pair`."""
     h, w = pair
     if h == w:
-        _set(p, "kernel_size" if name == "kernel" else name, h,
-             None if name == "kernel" else default)
+        if name == "kernel" or h != default:
+            setattr(p, "kernel_size" if name == "kernel" else name, h)
     else:
         setattr(p, name + "_h", h)
         setattr(p, name + "_w", w)
-
-
-from . import layer_types  # noqa: E402,F401  (registers the translators)

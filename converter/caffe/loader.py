@@ -1,4 +1,4 @@
-"""Caffemodel weights: decoding every layer's blobs and matching them to a net by name.
+"""Loading a caffemodel: decoding every layer's blobs and matching them to a net by name.
 
 Caffe's Net::CopyTrainedLayersFrom matches source layers to target layers by name and checks
 each blob with Blob::ShapeEquals (which lets a legacy 4-D num/channels/height/width blob match
@@ -21,8 +21,10 @@ import numpy as np
 from ..errors import CaffeFormatError, ConverterError, MismatchError
 from ..fileio import check_input
 from ..ir import Net
-from .blobs import (CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy,
-                    legacy_fit)
+from ..layers import legacy_shape_matches
+from .blobs import CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy
+from .reader import (DROPPED_TYPES, layer_messages, net_from_proto, read_caffemodel,
+                     read_prototxt)
 from .wire import BlobData, Values, read_skeleton
 
 #: layer name -> blobs in Caffe order: arrays, or FileBlobs where loaded lazily.
@@ -41,7 +43,6 @@ def weights_from_proto(netp, path=None, *, allow_nonfinite: bool = False,
     into their arrays, or, with ``lazy`` (that file), float32 ones become FileBlobs and are
     not read at all.
     """
-    from .reader import layer_messages  # reader imports this module
     weights: Weights = {}
     legacy: Set[Tuple[str, int]] = set()
     types: Dict[str, str] = {}
@@ -72,10 +73,8 @@ def _fit(name: str, i: int, array: np.ndarray, expected, legacy, layer, path) ->
     """``array`` in the ``expected`` shape, or MismatchError naming the layer and blob."""
     if tuple(array.shape) == tuple(expected):
         return array
-    if (name, i) in legacy:
-        fitted = legacy_fit(array, tuple(expected))
-        if fitted is not None:
-            return fitted
+    if (name, i) in legacy and legacy_shape_matches(array.shape, expected):
+        return array.reshape(tuple(expected))
     raise MismatchError(f"blob {i} has shape {list(array.shape)} in the caffemodel but the "
                         f"prototxt implies {list(expected)}", file=path, layer=name,
                         layer_type=layer.type)
@@ -143,7 +142,6 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
     ``lazy``: where the file's layout allows it, blobs stored as float32 ``data`` are
     returned as FileBlobs (read, and checked for NaN/Inf, when used); the rest are arrays.
     """
-    from .reader import DROPPED_TYPES, net_from_proto, read_caffemodel, read_prototxt
     check_input(path, "caffemodel")  # before any open(): a FIFO would block it forever
     fast = read_skeleton(path)
     model, blob_data, handle = fast if fast is not None else (read_caffemodel(path), None, None)

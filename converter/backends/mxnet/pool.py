@@ -1,4 +1,4 @@
-"""Pooling and LRN converters with Caffe's exact window arithmetic.
+"""Pooling in MXNet, with Caffe's exact window arithmetic.
 
 MXNet's ``pooling_convention='full'`` rounds up like Caffe but neither drops the last window
 that would start in the padding nor divides AVE windows the way Caffe does, so pooling is
@@ -19,8 +19,8 @@ from __future__ import annotations
 import mxnet as mx
 import numpy as np
 
-from ..ir import pooled_size
-from .mxnet_ops import register
+from ...layers import pooled_size
+from .registry import register
 
 FLT_MAX = float(np.finfo(np.float32).max)
 
@@ -87,41 +87,3 @@ def pooling(ctx, layer, bottoms):
     else:
         kernel, stride, pad = p.kernel, p.stride, p.pad
     return [pool2d(bottoms[0], layer.name, p.pool, kernel, stride, pad, hw, p.round_mode)]
-
-
-def _lrn_check(layer):
-    p = layer.params
-    if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
-        return f"LRN norm_region {p.norm_region}"
-    if p.local_size % 2 == 0:
-        return "LRN with an even local_size (Caffe itself only supports odd sizes)"
-    return None
-
-
-@register("LRN", check=_lrn_check)
-def lrn(ctx, layer, bottoms):
-    """Caffe LRN, built from primitive ops so it does not depend on which LRN kernel
-    (native, oneDNN, cuDNN) MXNet picks.
-
-    ACROSS_CHANNELS: y = x * (k + alpha/size * sum_{|c'-c| <= (size-1)/2} x_c'^2)^-beta with
-    zero padding over channels. WITHIN_CHANNEL (Caffe builds it from layers): square, AVE
-    pooling size x size with stride 1 and pad (size-1)/2 (Caffe's divisor, padding counted),
-    then Power(scale=alpha, shift=1, power=-beta) -- ``k`` is not used -- times x.
-    """
-    p, x, name = layer.params, bottoms[0], layer.name
-    n, c, h, w = ctx.shape(layer.bottoms[0])
-    half = (p.local_size - 1) // 2
-    sq = mx.sym.square(x, name=f"{name}_sq")
-    if p.norm_region == "WITHIN_CHANNEL":
-        avg = pool2d(sq, f"{name}_avg", "AVE", (p.local_size,) * 2, (1, 1), (half, half), (h, w))
-        scale = avg * p.alpha + 1.0
-    else:
-        # Channels become a spatial axis: (N, 1, C, H*W), summed by a (size x 1) window.
-        col = mx.sym.reshape(sq, shape=(0, 1, c, -1), name=f"{name}_col")
-        col = mx.sym.pad(col, mode="constant", constant_value=0.0, name=f"{name}_pad",
-                         pad_width=(0, 0, 0, 0, half, half, 0, 0))
-        total = mx.sym.Pooling(col, kernel=(p.local_size, 1), stride=(1, 1), pool_type="sum",
-                               pooling_convention="valid", name=f"{name}_sum")
-        total = mx.sym.reshape(total, shape=(0, c, h, w), name=f"{name}_sum4d")
-        scale = total * (p.alpha / p.local_size) + p.k
-    return [mx.sym.broadcast_mul(x, scale ** (-p.beta), name=name)]

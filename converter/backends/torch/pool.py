@@ -1,4 +1,4 @@
-"""Caffe Pooling and LRN in PyTorch, with Caffe's exact window and divisor rules.
+"""Caffe Pooling in PyTorch, with Caffe's exact window and divisor rules.
 
 pooling_layer.cpp differs from PyTorch in three places:
 
@@ -29,9 +29,10 @@ from typing import Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..ir.shapes import pooled_size
+from ...layers import pooled_size
+from .module import CaffeModule
+from .registry import refuse, register
 
 #: Caffe initialises MAX outputs to -FLT_MAX, whatever the Dtype.
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -55,7 +56,7 @@ def caffe_ave_divisors(size: int, out: int, k: int, s: int, pad: int) -> np.ndar
     return (np.minimum(start + k, size + pad) - start).astype(np.float64)
 
 
-class CaffePooling(nn.Module):
+class CaffePooling(CaffeModule):
     """Caffe Pooling (MAX / AVE, CEIL or FLOOR rounding, global pooling) on N,C,H,W."""
 
     def __init__(self, p, in_hw: Tuple[int, int]):
@@ -121,32 +122,14 @@ class CaffePooling(nn.Module):
         return y * ratio.to(x.dtype)
 
 
-class CaffeLRN(nn.Module):
-    """Caffe LRN (local_size must be odd, as lrn_layer.cpp checks).
-
-    ACROSS_CHANNELS: scale = k + alpha / size * sum of x^2 over the ``size`` channels centred
-    on c (zero-padded), y = x * scale^-beta.
-    WITHIN_CHANNEL: Caffe composes a Power (x^2), an AVE Pooling (kernel ``size``, stride 1,
-    pad (size-1)/2, whose divisor is always size^2 there since it counts padding), and a Power
-    with scale alpha and shift 1 -- ``k`` is not used -- and power -beta; then x times that.
-    """
-
-    def __init__(self, p):
-        super().__init__()
-        self.size, self.alpha, self.beta = p.local_size, float(p.alpha), float(p.beta)
-        self.k, self.region = float(p.k), p.norm_region
-
-    def forward(self, x):
-        sq = x * x
-        pad = (self.size - 1) // 2
-        if self.region == "WITHIN_CHANNEL":
-            avg = F.avg_pool2d(sq, self.size, 1, pad, count_include_pad=True)
-            return x * torch.pow(1.0 + self.alpha * avg, -self.beta)
-        # Sum over a channel window via 3-D average pooling on (N, 1, C, H, W). Channels past
-        # either end are zeros, so a window wider than 2C-1 sums the same as one of 2C-1:
-        # clamp it, or a huge local_size would allocate that many padding channels.
-        half = min(pad, x.shape[1] - 1)
-        window = 2 * half + 1
-        padded = F.pad(sq.unsqueeze(1), (0, 0, 0, 0, half, half))
-        total = F.avg_pool3d(padded, (window, 1, 1), stride=1).squeeze(1) * window
-        return x * torch.pow(self.k + (self.alpha / self.size) * total, -self.beta)
+@register("Pooling")
+def convert_pooling(layer, shapes):
+    p = layer.params
+    if p.pool not in ("MAX", "AVE"):
+        # Caffe has no CPU STOCHASTIC pooling and its GPU test-time variant ignores pad.
+        refuse(layer, f"pool: {p.pool} is not supported (only MAX and AVE)")
+    if p.round_mode not in ("CEIL", "FLOOR"):
+        refuse(layer, f"round_mode {p.round_mode} is not supported")
+    if p.global_pooling and (any(p.pad) or tuple(p.stride) != (1, 1)):
+        refuse(layer, "global_pooling needs pad 0 and stride 1 (Caffe refuses others)")
+    return CaffePooling(p, tuple(shapes[0][2:4]))

@@ -3,7 +3,7 @@
 API
 ---
 ``to_mxnet(net, weights=None, outputs=None) -> (symbol, arg_params, aux_params)``
-    One converter per Caffe type (``mxnet_ops``/``mxnet_pool``/``mxnet_norm``). The input
+    One converter per Caffe type, in the family files (``conv.py``, ``pool.py``, ...). The input
     variable is called ``data`` when the net has one input (whatever its Caffe name); nets with
     several inputs keep their Caffe blob names. Only the batch axis is dynamic. Parameter names
     come from Caffe layer names: ``<layer>_weight``/``_bias`` (Convolution, InnerProduct),
@@ -26,37 +26,27 @@ from typing import Dict, List, Optional, Sequence
 import mxnet as mx
 import numpy as np
 
-from ..fileio import atomic_outputs, write_bytes
-from ..errors import MismatchError, UnsupportedLayerError, UsageError
-from ..ir import Net
-from . import mxnet_norm, mxnet_pool  # noqa: F401  (register their converters)
-from .mxnet_ops import CONVERTERS, OPTION_CHECKS, BuildContext, check_blob_shapes
+from ...errors import MismatchError, UnsupportedLayerError, UsageError
+from ...fileio import atomic_outputs, write_bytes
+from ...ir import Net
+from ...layers import unsupported_error
+from .registry import (CONVERTERS, NOT_CONVERTED, OPTION_CHECKS, BuildContext,
+                       check_blob_shapes, supported_types)
 
 #: Attribute naming the Caffe blobs whose final value a node computes (read by forward_all).
 BLOB_ATTR = "__caffe_blobs__"
 
 
-def supported_types() -> List[str]:
-    """The Caffe layer types this back end converts, sorted."""
-    return sorted(CONVERTERS)
-
-
-def check_supported(net: Net) -> None:
+def unsupported_report(net: Net) -> None:
     """Raise one UnsupportedLayerError listing *every* layer that cannot be converted."""
     bad = []
     for layer in net.layers:
         if layer.type not in CONVERTERS:
-            bad.append((layer, "unsupported type"))
+            bad.append((layer.name, layer.type, NOT_CONVERTED.get(layer.type)))
         elif layer.type in OPTION_CHECKS and (why := OPTION_CHECKS[layer.type](layer)):
-            bad.append((layer, why))
-    if not bad:
-        return
-    listed = "; ".join(f"'{l.name}' ({l.type}): {why}" for l, why in bad)
-    message = (f"cannot convert {len(bad)} layer(s) to MXNet: {listed}. "
-               f"Supported types: {', '.join(supported_types())}")
-    if len(bad) == 1:
-        raise UnsupportedLayerError(message, layer=bad[0][0].name, layer_type=bad[0][0].type)
-    raise UnsupportedLayerError(message)
+            bad.append((layer.name, layer.type, why))
+    if bad:
+        raise unsupported_error(bad, supported_types(), target=" to MXNet")
 
 
 def _checked_weights(net: Net, weights) -> Optional[Dict[str, List[np.ndarray]]]:
@@ -85,7 +75,7 @@ def _input_variables(net: Net) -> Dict[str, mx.sym.Symbol]:
 def _build(net: Net, weights):
     """Build every blob's symbol. Returns (ctx, ssa symbols, Caffe blob -> final SSA name)."""
     net.validate(shapes=False)
-    check_supported(net)
+    unsupported_report(net)
     net.validate()  # fills layer.blob_shapes on ``net``; ssa() copies them
     blobs = _checked_weights(net, weights)
     ssa, final = net.ssa()

@@ -1,9 +1,9 @@
-"""converter.caffe.weights: loading a caffemodel against its own or a given net."""
+"""converter.caffe.loader: loading a caffemodel against its own or a given net."""
 
 from __future__ import annotations
 
 from converter.builders import build
-from converter.caffe.weights import load_caffe
+from converter.caffe.loader import load_caffe
 from converter.caffe.writer import write_caffemodel
 from netutil import random_weights
 

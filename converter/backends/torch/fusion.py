@@ -1,14 +1,14 @@
 """The steps a CaffeNet executes: its Caffe plan, with in-place reuse and post-op fusion.
 
 A step is ``(submodule name, bottom SSA names, top SSA names, keyword arguments)``. Most
-steps are the plan's own, with ``reuse=k`` where ``CaffeNet.plan_inplace`` allowed it.
+steps are the plan's own, with ``reuse=k`` where the memory plan (``plan.py``) allowed it.
 Two patterns become one convolution step with oneDNN post-ops, which saves whole passes
 over the activations (the residual sums and ReLUs of a folded ResNet):
 
 * a Convolution whose output only a ReLU reads: ``relu=True``;
 * a Convolution whose output only a two-bottom Eltwise SUM reads, where the sum's other
   bottom is computed before the convolution, is not returned, is fresh memory (see
-  ``CaffeNet``'s ``_fresh``) and is read by no step from the convolution on but the sum: that
+  ``CaffeModule.fresh``) and is read by no step from the convolution on but the sum: that
   bottom becomes ``other`` and the convolution accumulates into its memory (a ResNet's
   shortcut, once the block's first convolution has read it); a ReLU that alone reads the
   sum joins as ``relu=True``.
@@ -23,8 +23,6 @@ between can change it (in-place reuse needs a value's only reader, and the sum r
 from __future__ import annotations
 
 from typing import Dict, List, Optional, Sequence, Set, Tuple
-
-from . import torch_ops as ops
 
 Step = Tuple[str, Tuple[str, ...], Tuple[str, ...], dict]
 
@@ -59,31 +57,21 @@ def _sole_reader(value: str, consumers, exposed) -> Optional[int]:
     return readers[0] if len(readers) == 1 and value not in exposed else None
 
 
-def _plain_relu(module) -> bool:
-    return isinstance(module, ops.CaffeReLU) and module.negative_slope == 0.0
-
-
-def _plain_sum(module, bottoms) -> bool:
-    return (isinstance(module, ops.CaffeEltwise) and module.operation == "SUM"
-            and len(bottoms) == 2 and bottoms[0] != bottoms[1]
-            and all(c == 1.0 for c in module.coeff))
-
-
 def _fused(i, plan, modules, consumers, exposed, position,
            fresh) -> Optional[Tuple[Step, List[int]]]:
     """Step ``i`` (a Convolution) with the ReLU / Eltwise SUM (+ ReLU) it feeds as post-ops,
     and the plan indices it absorbs; None when nothing can be fused."""
     name, bottoms, tops = plan[i]
-    if not isinstance(modules[name], ops.CaffeConvolution) or len(bottoms) != 1 \
-            or len(tops) != 1:
+    if not modules[name].takes_post_ops or len(bottoms) != 1 or len(tops) != 1:
         return None
     j = _sole_reader(tops[0], consumers, exposed)
     if j is None:
         return None
     next_name, next_bottoms, next_tops = plan[j]
-    if _plain_relu(modules[next_name]):
+    post_op = modules[next_name].post_op(next_bottoms)
+    if post_op == "relu":
         return (name, tuple(bottoms), tuple(next_tops), {"relu": True}), [j]
-    if not _plain_sum(modules[next_name], next_bottoms) or len(next_tops) != 1:
+    if post_op != "sum" or len(next_tops) != 1:
         return None
     other = next_bottoms[1] if next_bottoms[0] == tops[0] else next_bottoms[0]
     # Readers of ``other`` from the convolution on (itself included) would see it changed.
@@ -92,6 +80,6 @@ def _fused(i, plan, modules, consumers, exposed, position,
         return None
     inputs = (bottoms[0], other)
     k = _sole_reader(next_tops[0], consumers, exposed)
-    if k is not None and _plain_relu(modules[plan[k][0]]):
+    if k is not None and modules[plan[k][0]].post_op(plan[k][1]) == "relu":
         return (name, inputs, tuple(plan[k][2]), {"relu": True}), [j, k]
     return (name, inputs, tuple(next_tops), {}), [j]

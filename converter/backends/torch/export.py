@@ -18,16 +18,16 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from ..caffe.blobs import FileBlob
-from ..caffe.reader import parse_prototxt_text
-from ..caffe.writer import prototxt_text
-from ..errors import CaffeFormatError
-from ..fileio import atomic_output, write_bytes
-from ..ir import Net
-from ..ir.names import distinct
-from ..preprocess import Preprocess
-from ..safetensors_io import CHUNK_BYTES, Entry, write_safetensors
-from .torch_backend import (CaffeNet, _checked_shape, layer_blob_pairs, layers_for_weights,
+from ...caffe.blobs import FileBlob
+from ...caffe.reader import parse_prototxt_text
+from ...caffe.writer import prototxt_text
+from ...errors import CaffeFormatError
+from ...fileio import atomic_output, write_bytes
+from ...ir import Net
+from ...ir.names import distinct
+from ...preprocess import Preprocess
+from ...safetensors_io import CHUNK_BYTES, Entry, write_safetensors
+from .net import (CaffeNet, checked_shape, layer_blob_pairs, layers_for_weights,
                             to_torch)
 
 MEAN_KEY = "__preprocess__.mean_image"
@@ -76,7 +76,7 @@ def save_safetensors_streamed(module: CaffeNet, net: Net, weights, path, pre: Pr
 
 def _stream_entries(module: CaffeNet, net: Net, weights) -> Optional[List[Entry]]:
     """``(state_dict key, "F32", shape, blob)`` in state_dict order, checked as
-    ``torch_backend.load_weights`` checks; None if a key has no blob or is not float32."""
+    ``net.load_weights`` checks; None if a key has no blob or is not float32."""
     layers = layers_for_weights(net, weights)
     sources = {}
     for name, mname in module.layer_modules.items():
@@ -89,11 +89,11 @@ def _stream_entries(module: CaffeNet, net: Net, weights) -> Optional[List[Entry]
 
 
 def _layer_sources(module: torch.nn.Module, layer, blobs) -> List[Tuple[str, object]]:
-    """``(attribute, blob in its shape)`` for one layer: ``torch_backend._load_layer``'s
+    """``(attribute, blob in its shape)`` for one layer: ``net._load_layer``'s
     checks and errors, without touching the values."""
     out = []
     for i, (attr, blob) in enumerate(layer_blob_pairs(module, layer, blobs)):
-        shape = _checked_shape(blob, getattr(module, attr).shape, layer, i)
+        shape = checked_shape(blob, getattr(module, attr).shape, layer, i)
         if not isinstance(blob, FileBlob):
             blob = np.asarray(blob).astype(np.float32, copy=False)
         out.append((attr, blob.reshape(shape)))

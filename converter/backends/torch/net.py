@@ -3,10 +3,10 @@
 The module runs a static plan over the SSA form of the net (``Net.ssa``): a list of
 ``(submodule name, bottom SSA names, top SSA names)`` in Caffe's layer order. Submodules are
 named after Caffe layers, so the state_dict reads ``conv1.weight``, ``bn_conv1.mean``, ...
-What runs is the plan compiled to steps (``torch_steps``: in-place reuse of dead values, and
-ReLU / Eltwise SUM fused into the convolution feeding them). The steps are plain Python over
-fixed lists, so ``torch.export`` unrolls them (batch dimension dynamic) and ONNX export
-works.
+What runs is the plan compiled to steps (``plan.py``: in-place reuse of dead values;
+``fusion.py``: ReLU / Eltwise SUM fused into the convolution feeding them). The steps are
+plain Python over fixed lists, so ``torch.export`` unrolls them (batch dimension dynamic)
+and ONNX export works.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..errors import MismatchError, UnsupportedLayerError, UsageError
-from ..ir.graph import Net
-from ..ir.names import safe_identifier
-from ..ir.shapes import infer_shapes
-from .torch_layers import CONVERTERS, INPUT_TYPES, supported_types
-from . import torch_ops as ops
-from .torch_ops import weights_follow
-from .torch_steps import compile_steps
+from ...errors import MismatchError, UnsupportedLayerError, UsageError
+from ...ir.graph import Net
+from ...ir.names import safe_identifier
+from ...ir.shapes import infer_shapes
+from ...layers import legacy_shape_matches, unsupported_error
+from .fold import fold_batchnorm
+from .module import weights_follow
+from .plan import compile_plan
+from .registry import CONVERTERS, INPUT_TYPES, NOT_CONVERTED, supported_types
 
 Step = Tuple[str, Tuple[str, ...], Tuple[str, ...]]
 
@@ -57,7 +58,7 @@ class CaffeNet(nn.Module):
         #: forward_all (which returns every blob, so may reuse less); see plan_inplace.
         self.reuse: Dict[int, int] = {}
         self.reuse_all: Dict[int, int] = {}
-        #: Fold ReLU / Eltwise SUM into the convolution feeding them (see torch_steps), and
+        #: Fold ReLU / Eltwise SUM into the convolution feeding them (see fusion.py), and
         #: let steps compute in dead values' memory (plan_inplace): both change no value.
         self.fuse_post_ops = True
         self.reuse_memory = True
@@ -71,43 +72,28 @@ class CaffeNet(nn.Module):
             (s, self._modules.get(s[0])) for s in self.plan]
 
     def plan_inplace(self) -> None:
-        """Decide which steps may compute in a bottom's memory and which post-ops to fuse
-        (done again on its own when the plan, the submodules, ``fuse_post_ops`` or
-        ``reuse_memory`` change). A step may reuse bottom k (k = 0; Eltwise SUM also k = 1)
-        when that value is fresh (made by a module that always returns a new tensor or a
-        reused one of its own, see ``_fresh``), read by this step alone and only once, and
-        neither a net input nor a value the call returns: the requested outputs for
-        ``forward``, every Caffe blob's final value for ``forward_all``."""
-        consumers: Dict[str, List[int]] = {}
-        producer: Dict[str, Tuple[nn.Module, int]] = {}
-        for i, (name, bottoms, tops) in enumerate(self.plan):
-            for b in bottoms:
-                consumers.setdefault(b, []).append(i)
-            for t in tops:
-                producer[t] = (self._modules[name], len(bottoms))
+        """Plan memory reuse and post-op fusion again (see ``plan.py``); done on its own
+        when the plan, the submodules, ``fuse_post_ops`` or ``reuse_memory`` change."""
         self._planned = self._plan_key()
-        inputs = set(self.input_names)
-        returned = {self.blob_map[n] for n in self.output_names} | inputs
-        every = set(self.blob_map.values()) | inputs
-        self._steps = self._compile(self.reuse, returned, consumers, producer)
-        self._steps_all = self._compile(self.reuse_all, every, consumers, producer)
+        inputs = list(self.input_names)
+        returned = {self.blob_map[n] for n in self.output_names}
+        compiled = compile_plan(self.plan, self._modules, inputs, returned,
+                                set(self.blob_map.values()), fuse=self.fuse_post_ops,
+                                reuse_memory=self.reuse_memory)
+        self._steps, self._steps_all = compiled.steps, compiled.steps_all
+        self.reuse, self.reuse_all = dict(compiled.reuse), dict(compiled.reuse_all)
 
-    def _compile(self, target: Dict[int, int], exposed: set, consumers, producer) -> list:
-        """Fill ``target`` (step -> reused bottom) and return the steps (``torch_steps``)."""
-        fresh = {v for v, made_by in producer.items() if _fresh(*made_by)} \
-            if self.reuse_memory else set()
-        dead = {v for v in fresh if len(consumers.get(v, ())) == 1 and v not in exposed}
-        target.clear()
-        for i, (name, bottoms, _) in enumerate(self.plan):
-            module = self._modules[name]
-            if isinstance(module, _REUSING):
-                candidates = (0, 1) if isinstance(module, ops.CaffeEltwise) else (0,)
-                k = next((k for k in candidates if k < len(bottoms) and bottoms[k] in dead),
-                         None)
-                if k is not None:
-                    target[i] = k
-        return compile_steps(self.plan, self._modules, target, exposed, fresh, consumers,
-                             self.fuse_post_ops)
+    def use_plan(self, plan: Sequence[Step]) -> None:
+        """Run ``plan`` from now on (e.g. :func:`.fold.fold_batchnorm`'s): submodules it no
+        longer names are dropped (and listed in ``folded``), and memory is planned again."""
+        self.plan = [tuple(s) for s in plan]
+        kept = {name for name, _, _ in self.plan}
+        gone = [name for name in self.layer_modules.values() if name not in kept]
+        for name in gone:
+            delattr(self, name)
+        self.layer_modules = {k: v for k, v in self.layer_modules.items() if v in kept}
+        self.folded.extend(gone)
+        self.plan_inplace()
 
     def _run(self, inputs, every: bool) -> Dict[str, torch.Tensor]:
         if len(inputs) != len(self.input_names):
@@ -138,38 +124,19 @@ class CaffeNet(nn.Module):
 
 def _standard(t: torch.Tensor) -> torch.Tensor:
     """``t`` in the standard contiguous layout: inside the plan, values computed from a
-    packed oneDNN convolution are channels_last (see torch_onednn); callers get NCHW."""
+    packed oneDNN convolution are channels_last (see onednn.py); callers get NCHW."""
     if t.dim() == 4 and not t.is_contiguous() \
             and t.is_contiguous(memory_format=torch.channels_last):
         return t.contiguous()
     return t
 
 
-_REUSING = (ops.CaffeBatchNorm, ops.CaffeScale, ops.CaffeReLU, ops.CaffeEltwise)
-
-
-def _fresh(module, n_bottoms: int) -> bool:
-    """True if ``module``'s output never shares memory with a value still in use: it is a
-    new tensor, or a bottom's memory that the module was allowed to reuse."""
-    if isinstance(module, (ops.CaffeConvolution, ops.CaffeBatchNorm, ops.CaffeScale,
-                           ops.CaffeReLU)):
-        return True
-    if isinstance(module, ops.CaffeEltwise):
-        return module.operation == "SUM" and n_bottoms >= 2  # one bottom is returned as is
-    return False
-
-
-def _unsupported_report(net: Net) -> None:
+def unsupported_report(net: Net) -> None:
     """Raise one UnsupportedLayerError naming every layer whose type has no converter."""
-    bad = [l for l in net.layers if l.type not in CONVERTERS and l.type not in INPUT_TYPES]
-    if not bad:
-        return
-    listed = ", ".join(f"'{l.name}' ({l.type})" for l in bad)
-    message = (f"{len(bad)} unsupported layer(s): {listed}; "
-               f"supported types: {', '.join(supported_types())}")
-    if len(bad) == 1:
-        raise UnsupportedLayerError(message, layer=bad[0].name, layer_type=bad[0].type)
-    raise UnsupportedLayerError(message)
+    bad = [(l.name, l.type, NOT_CONVERTED.get(l.type)) for l in net.layers
+           if l.type not in CONVERTERS and l.type not in INPUT_TYPES]
+    if bad:
+        raise unsupported_error(bad, supported_types(), target=" to PyTorch")
 
 
 def sanitize_module_name(name: str, taken: set) -> str:
@@ -215,7 +182,7 @@ def _needed_layers(ssa_net: Net, wanted: set) -> set:
 def build_module(net: Net, outputs=None) -> CaffeNet:
     """Build an (unloaded) CaffeNet. Every unsupported layer (type or option) is reported
     in one UnsupportedLayerError before anything else happens."""
-    _unsupported_report(net)
+    unsupported_report(net)
     net.validate(shapes=False)
     ssa_net, final = net.ssa()
     shapes = infer_shapes(ssa_net)
@@ -228,14 +195,13 @@ def build_module(net: Net, outputs=None) -> CaffeNet:
         try:
             module = CONVERTERS[layer.type](layer, [shapes[b] for b in layer.bottoms])
         except UnsupportedLayerError as exc:
-            problems.append(f"'{layer.name}' ({layer.type}): {exc.message}")
+            problems.append((layer.name, layer.type, exc.message))
             continue
         mname = sanitize_module_name(layer.name, taken)
         modules[mname], layer_modules[layer.name] = module, mname
         plan.append((mname, tuple(layer.bottoms), tuple(layer.tops)))
     if problems:
-        raise UnsupportedLayerError(f"{len(problems)} unsupported layer option(s): "
-                                    + "; ".join(problems))
+        raise unsupported_error(problems, supported_types(), target=" to PyTorch")
     blob_map = {name: final[name] for name in net.blob_names()}
     return CaffeNet(list(net.input_blobs()), plan, modules, layer_modules, names,
                     blob_map, single)
@@ -257,13 +223,11 @@ def torch_to_numpy_dtype(dtype: torch.dtype):
     return torch.empty((), dtype=dtype).numpy().dtype
 
 
-def _checked_shape(arr, expected, layer, i) -> Tuple[int, ...]:
+def checked_shape(arr, expected, layer, i) -> Tuple[int, ...]:
     """Caffe's Blob::ShapeEquals: exact, or a legacy 4-D (num, channels, height, width)
     shape equal to the expected one left-padded with 1s. Returns the shape to view as."""
     shape, expected = tuple(np.shape(arr)), tuple(expected)
-    if shape == expected:
-        return expected
-    if len(shape) == 4 and len(expected) <= 4 and shape == (1,) * (4 - len(expected)) + expected:
+    if shape == expected or legacy_shape_matches(shape, expected):
         return expected
     raise MismatchError(f"blob {i} has shape {list(shape)} in the weights but the net needs "
                         f"{list(expected)}", layer=layer.name, layer_type=layer.type)
@@ -288,7 +252,7 @@ def _load_layer(module: nn.Module, layer, blobs) -> None:
     """Load one layer's blobs (Caffe order) into ``module``'s ``caffe_blobs`` attributes."""
     for i, (attr, arr) in enumerate(layer_blob_pairs(module, layer, blobs)):
         target = getattr(module, attr)
-        tensor = _as_tensor(arr, target).reshape(_checked_shape(arr, target.shape, layer, i))
+        tensor = _as_tensor(arr, target).reshape(checked_shape(arr, target.shape, layer, i))
         if isinstance(target, nn.Parameter):
             target.data = tensor
         else:
@@ -340,7 +304,5 @@ def to_torch(net: Net, weights: Optional[Dict[str, List[np.ndarray]]] = None,
             module = build_module(net, outputs)
         load_weights(module, net, weights, allow_unused=allow_unused)
     if fold_bn:
-        from .torch_fold import fold_batchnorm
-        fold_batchnorm(module)
-        module.plan_inplace()  # the plan changed: decide again
+        module.use_plan(fold_batchnorm(module))
     return module.eval()

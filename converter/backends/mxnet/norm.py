@@ -1,11 +1,12 @@
-"""BatchNorm and Scale converters (Caffe splits ResNet's batch norm into these two layers)."""
+"""BatchNorm, Scale (Caffe splits ResNet's batch norm into these two layers) and LRN in MXNet."""
 
 from __future__ import annotations
 
 import mxnet as mx
 import numpy as np
 
-from .mxnet_ops import canonical_axis, register
+from .pool import pool2d
+from .registry import canonical_axis, register
 
 #: cuDNN's batch norm refuses (or silently raises) eps below this; see ``batch_norm``.
 CUDNN_BN_MIN_EPSILON = 1e-5
@@ -96,3 +97,41 @@ def scale(ctx, layer, bottoms):
         b = _broadcastable(beta, axis, ndim, sshape, f"{name}_beta", static=True)
         y = mx.sym.broadcast_add(y, b, name=name)
     return [y]
+
+
+def _lrn_check(layer):
+    p = layer.params
+    if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
+        return f"LRN norm_region {p.norm_region}"
+    if p.local_size % 2 == 0:
+        return "LRN with an even local_size (Caffe itself only supports odd sizes)"
+    return None
+
+
+@register("LRN", check=_lrn_check)
+def lrn(ctx, layer, bottoms):
+    """Caffe LRN, built from primitive ops so it does not depend on which LRN kernel
+    (native, oneDNN, cuDNN) MXNet picks.
+
+    ACROSS_CHANNELS: y = x * (k + alpha/size * sum_{|c'-c| <= (size-1)/2} x_c'^2)^-beta with
+    zero padding over channels. WITHIN_CHANNEL (Caffe builds it from layers): square, AVE
+    pooling size x size with stride 1 and pad (size-1)/2 (Caffe's divisor, padding counted),
+    then Power(scale=alpha, shift=1, power=-beta) -- ``k`` is not used -- times x.
+    """
+    p, x, name = layer.params, bottoms[0], layer.name
+    n, c, h, w = ctx.shape(layer.bottoms[0])
+    half = (p.local_size - 1) // 2
+    sq = mx.sym.square(x, name=f"{name}_sq")
+    if p.norm_region == "WITHIN_CHANNEL":
+        avg = pool2d(sq, f"{name}_avg", "AVE", (p.local_size,) * 2, (1, 1), (half, half), (h, w))
+        scale = avg * p.alpha + 1.0
+    else:
+        # Channels become a spatial axis: (N, 1, C, H*W), summed by a (size x 1) window.
+        col = mx.sym.reshape(sq, shape=(0, 1, c, -1), name=f"{name}_col")
+        col = mx.sym.pad(col, mode="constant", constant_value=0.0, name=f"{name}_pad",
+                         pad_width=(0, 0, 0, 0, half, half, 0, 0))
+        total = mx.sym.Pooling(col, kernel=(p.local_size, 1), stride=(1, 1), pool_type="sum",
+                               pooling_convention="valid", name=f"{name}_sum")
+        total = mx.sym.reshape(total, shape=(0, c, h, w), name=f"{name}_sum4d")
+        scale = total * (p.alpha / p.local_size) + p.k
+    return [mx.sym.broadcast_mul(x, scale ** (-p.beta), name=name)]

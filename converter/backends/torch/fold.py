@@ -14,13 +14,15 @@ a requested output. In-place chains (conv -> BN -> Scale on one blob) are the co
 
 from __future__ import annotations
 
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .torch_ops import CaffeBatchNorm, CaffeConvolution, CaffeScale
+from .conv import CaffeConvolution
+from .norm import CaffeBatchNorm, CaffeScale
+from .plan import PlanStep
 
 
 def _consumers(plan) -> Dict[str, List[int]]:
@@ -71,36 +73,41 @@ def _apply(conv: CaffeConvolution, weight: np.ndarray, bias: np.ndarray) -> None
     conv.caffe_blobs = ("weight", "bias")
 
 
-def fold_batchnorm(model) -> List[str]:
+def _chain(model, consumers, i) -> Optional[Tuple[int, Optional[int]]]:
+    """(BatchNorm step, Scale step or None) that step ``i`` can absorb; None if none."""
+    name, _, tops = model.plan[i]
+    conv = model._modules[name]
+    if not isinstance(conv, CaffeConvolution):
+        return None
+    j = _sole_consumer(model, consumers, tops[0], CaffeBatchNorm)
+    if j is None or not model._modules[model.plan[j][0]].use_global_stats:
+        return None
+    k = _sole_consumer(model, consumers, model.plan[j][2][0], CaffeScale)
+    if k is not None and not _per_channel_scale(model._modules[model.plan[k][0]],
+                                                conv.weight.shape[0]):
+        k = None
+    return j, k
+
+
+def fold_batchnorm(model) -> List[PlanStep]:
     """Fold every eligible Convolution -> BatchNorm (-> Scale) chain of ``model`` (a
-    CaffeNet) in place. Returns the names of the folded BatchNorm/Scale submodules."""
-    removed: List[str] = []
-    i = 0
-    while i < len(model.plan):
-        name, bottoms, tops = model.plan[i]
-        conv = model._modules[name]
-        consumers = _consumers(model.plan)
-        j = (_sole_consumer(model, consumers, tops[0], CaffeBatchNorm)
-             if isinstance(conv, CaffeConvolution) else None)
-        if j is None or not model._modules[model.plan[j][0]].use_global_stats:
-            i += 1
+    CaffeNet): the convolutions get the folded weights, and the returned plan -- a new list;
+    ``model.plan`` is not edited -- leaves the BatchNorm/Scale steps out. Pass it to
+    ``model.use_plan``, which drops the folded submodules and plans memory again."""
+    consumers = _consumers(model.plan)
+    absorbed, plan = set(), []
+    for i, (name, bottoms, tops) in enumerate(model.plan):
+        if i in absorbed:
             continue
-        bn_name, _, bn_tops = model.plan[j]
-        k = _sole_consumer(model, consumers, bn_tops[0], CaffeScale)
-        if k is not None and not _per_channel_scale(model._modules[model.plan[k][0]],
-                                                    conv.weight.shape[0]):
-            k = None
-        steps = [j] if k is None else [j, k]
+        chain = _chain(model, consumers, i)
+        if chain is None:
+            plan.append((name, bottoms, tops))
+            continue
+        j, k = chain
         scale = None if k is None else model._modules[model.plan[k][0]]
-        _apply(conv, *_fold_numbers(conv, model._modules[bn_name], scale))
-        model.plan[i] = (name, bottoms, model.plan[steps[-1]][2])
-        gone = [model.plan[s][0] for s in steps]
-        for s in sorted(steps, reverse=True):
-            del model.plan[s]
-        for g in gone:
-            delattr(model, g)
-        removed.extend(gone)
-        model.layer_modules = {k2: v for k2, v in model.layer_modules.items() if v not in removed}
-        i += 1
-    model.folded.extend(removed)
-    return removed
+        conv = model._modules[name]
+        _apply(conv, *_fold_numbers(conv, model._modules[model.plan[j][0]], scale))
+        last = j if k is None else k
+        absorbed.update((j, last))
+        plan.append((name, bottoms, model.plan[last][2]))
+    return plan

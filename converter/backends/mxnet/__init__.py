@@ -1,0 +1,18 @@
+"""MXNet back end: the IR as an ``mx.sym`` graph with Caffe's exact TEST-time semantics.
+
+One converter per Caffe layer type, in the family file named as the type's
+``converter/layers`` module (``conv.py``, ``pool.py``, ``norm.py``, ...); the machinery is
+``registry.py`` (converters, build context) and ``symbol.py`` (building, checkpoints,
+forward_all). The families are imported here, explicitly, so importing the package
+registers every converter.
+"""
+
+from . import activation, conv, data, eltwise, inner_product, norm, pool, reshape
+from .registry import CONVERTERS, NOT_CONVERTED, supported_types
+from .symbol import (forward_all, net_to_symbol_json, save_checkpoint, to_mxnet,
+                     unsupported_report)
+
+FAMILIES = (activation, conv, data, eltwise, inner_product, norm, pool, reshape)
+
+__all__ = ["CONVERTERS", "FAMILIES", "NOT_CONVERTED", "forward_all", "net_to_symbol_json",
+           "save_checkpoint", "supported_types", "to_mxnet", "unsupported_report"]

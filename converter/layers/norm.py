@@ -1,0 +1,104 @@
+"""Normalisation layers: BatchNorm, Scale (Caffe's ResNets pair them) and LRN."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..errors import CaffeFormatError, ShapeError
+from .common import Filler, canonical_axis
+from .fields import read_fields, write_fields
+from .registry import LayerType, register
+
+
+@dataclass(frozen=True)
+class BatchNormParam:
+    """BatchNormParameter. ``use_global_stats`` None means Caffe's default: true in TEST phase."""
+    use_global_stats: Optional[bool] = None
+    moving_average_fraction: float = 0.999
+    eps: float = 1e-5
+
+
+@dataclass(frozen=True)
+class ScaleParam:
+    """ScaleParameter (also covers the two-bottom form, where the scale comes from bottom[1])."""
+    axis: int = 1
+    num_axes: int = 1
+    bias_term: bool = False
+    filler: Optional[Filler] = None
+    bias_filler: Optional[Filler] = None
+
+
+@dataclass(frozen=True)
+class LRNParam:
+    local_size: int = 5
+    alpha: float = 1.0
+    beta: float = 0.75
+    norm_region: str = "ACROSS_CHANNELS"  # or WITHIN_CHANNEL
+    k: float = 1.0
+
+
+@register("BatchNorm")
+class BatchNorm(LayerType):
+    params, field = BatchNormParam, "batch_norm_param"
+    bottoms, tops = (1, 1), (1, 1)
+
+    def shape(layer, bottoms):
+        shape = bottoms[0]
+        c = shape[1] if len(shape) > 1 else 1
+        # mean, variance, and the moving-average scale factor Caffe divides both by.
+        return [shape], [(c,), (c,), (1,)]
+
+    def write(c, lp):
+        # An unset use_global_stats means "true in TEST" (BatchNormLayer::LayerSetUp), so
+        # the field is written only when set; the block itself always is (Kaiming's files).
+        write_fields(c, lp.batch_norm_param)
+        lp.batch_norm_param.SetInParent()
+
+
+def scale_extent(layer, bottoms):
+    """(axis, scale shape) of a Scale layer: from bottom[1] in the two-bottom form, else
+    ``num_axes`` axes of bottom[0] from ``axis`` (scale_layer.cpp's LayerSetUp/Reshape)."""
+    p, shape = layer.params, bottoms[0]
+    if len(bottoms) == 2:
+        scale = tuple(bottoms[1])
+        # An axis is meaningless for a scalar second bottom.
+        return (canonical_axis(p.axis, len(shape), layer) if scale else 0), scale
+    axis = canonical_axis(p.axis, len(shape), layer) if p.num_axes != 0 else 0
+    end = len(shape) if p.num_axes == -1 else axis + p.num_axes
+    if end > len(shape):
+        raise ShapeError(f"num_axes {p.num_axes} from axis {axis} exceeds the bottom's "
+                         f"{len(shape)} axes", layer=layer.name, layer_type=layer.type)
+    return axis, tuple(shape[axis:end])
+
+
+@register("Scale")
+class Scale(LayerType):
+    params, field = ScaleParam, "scale_param"
+    bottoms, tops = (1, 2), (1, 1)
+
+    def shape(layer, bottoms):
+        shape = bottoms[0]
+        axis, scale = scale_extent(layer, bottoms)
+        blobs = [] if len(bottoms) == 2 else [scale]
+        if tuple(shape[axis:axis + len(scale)]) != tuple(scale):
+            raise ShapeError(f"scale shape {list(scale)} does not match bottom {list(shape)} "
+                             f"at axis {axis}", layer=layer.name, layer_type=layer.type)
+        if layer.params.bias_term:
+            blobs.append(tuple(scale))
+        return [shape], blobs
+
+
+@register("LRN")
+class LRN(LayerType):
+    params, field = LRNParam, "lrn_param"
+    bottoms, tops = (1, 1), (1, 1)
+
+    def shape(layer, bottoms):
+        return [bottoms[0]], []
+
+    def read(lp):
+        p = lp.lrn_param
+        if p.local_size % 2 == 0:  # LRNLayer::LayerSetUp's check
+            raise CaffeFormatError(f"local_size {p.local_size}: LRN only supports odd values")
+        return read_fields(LRNParam, p)
