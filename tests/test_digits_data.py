@@ -9,8 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("sklearn")
-lmdb = pytest.importorskip("lmdb")
+from optional import need
+
+need("sklearn")
+lmdb = need("lmdb")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tools"))
 import digits_data  # noqa: E402
