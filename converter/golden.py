@@ -26,9 +26,11 @@ def unescape(name: str) -> str:
     return name.replace("%2F", "/").replace("%25", "%")
 
 
-def signature(data: np.ndarray, sample_index: np.ndarray) -> Dict[str, np.ndarray]:
-    """The signature of a blob, computed exactly as the golden maker does (float64 sums)."""
-    data = np.asarray(data, np.float32)
+def signature(data: np.ndarray, sample_index: np.ndarray,
+              dtype=np.float32) -> Dict[str, np.ndarray]:
+    """The signature of a blob, computed exactly as the golden maker does (float64 sums);
+    ``dtype`` float64 for a comparison with the file's float64 reference."""
+    data = np.asarray(data, dtype)
     flat = data.reshape(-1)
     moved = (np.moveaxis(data.astype(np.float64), 1, 0).reshape(data.shape[1], -1)
              if data.ndim >= 2 else flat.astype(np.float64).reshape(1, -1))
@@ -53,6 +55,10 @@ class Golden:
     #: Per-channel absolute tolerances (blob -> one per channel along axis 1), written by the
     #: golden maker from Caffe's distance to an exact float64 run (tools/golden_tolerance.py).
     tolerances: Dict[str, np.ndarray] = field(default_factory=dict)
+    #: Signatures (channel_mean, channel_std, sample_value at /signatures' sample_index) of
+    #: an independent float64 evaluation of the same net, weights and input
+    #: (tools/reference64.py), in float64; empty in files made before it was stored.
+    float64: Dict[str, Dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
     def atol(self) -> float:
@@ -123,6 +129,8 @@ def _read(h5, path) -> Golden:
     golden.params = {k: {int(i): d[()] for i, d in g.items()}
                      for k, g in _group(h5, "params").items()}
     golden.tolerances = {k: v[()] for k, v in _group(h5, "tolerance").items()}
+    golden.float64 = {k: {f: d[()] for f, d in g.items()}
+                      for k, g in _group(h5, "float64").items()}
     if "caffemodel" in h5:
         golden.caffemodel = h5["caffemodel"][()].tobytes()
     return golden

@@ -64,7 +64,7 @@ class Report:
 
     @property
     def compared(self) -> int:
-        return sum(r.kind in ("full", "signature") for r in self.rows)
+        return sum(r.kind in ("full", "signature", "float64") for r in self.rows)
 
 
 def _errors(ours: np.ndarray, ref: np.ndarray, atol: float, rtol: float):
@@ -196,9 +196,53 @@ def _compare_channels(golden: Golden, name: str, ours) -> BlobResult:
     return _channel_signature(name, np.asarray(ours), golden.signatures[name], tol)
 
 
+#: The float64 check's bound: max |ours - reference| <= FLOAT64_RTOL x the blob's spread
+#: (largest channel std + largest |channel mean| of the reference). Both sides compute in
+#: float64, so they differ by float64 rounding only: measured worst 5.2e-12 (ResNet-152's
+#: res5c_branch2b; golden/README.md "The float64 check"), about 2^-29 (the ratio of float64's
+#: to float32's unit roundoff) times Caffe's own float32 error there. 1e-10 leaves a margin of
+#: ~20; a 0.2% gamma error in ResNet-152's stage 5 moves its blob by 2.6e-3.
+FLOAT64_RTOL = 1e-10
+
+
+def compare_float64(golden: Golden, computed: Dict[str, np.ndarray], framework: str = "torch",
+                    rtol: float = FLOAT64_RTOL) -> Report:
+    """Compare ``computed`` (the converted net run in float64) with the golden file's float64
+    reference, blob by blob in Caffe's order (channel means, stds and sampled values)."""
+    report = Report(golden.path, framework + " float64", 0.0, rtol)
+    for name in golden.blob_names:
+        if name not in golden.float64:
+            continue
+        if name not in computed:
+            kind = "split" if SPLIT_BLOB.search(name) else "missing"
+            report.rows.append(BlobResult(name, kind, passed=kind == "split"))
+        else:
+            report.rows.append(_float64_signature(name, np.asarray(computed[name]),
+                                                  golden.signatures[name],
+                                                  golden.float64[name], rtol))
+    return report
+
+
+def _float64_signature(name, ours, sig, ref, rtol) -> BlobResult:
+    """One blob's float64 signature against the reference's (NaN must meet NaN)."""
+    if tuple(ours.shape) != tuple(sig["shape"]):
+        return BlobResult(name, "float64", float("inf"), float("inf"), False)
+    mine = signature(ours, sig["sample_index"], np.float64)
+    spread = float(np.nanmax(ref["channel_std"], initial=0.0)
+                   + np.nanmax(np.abs(ref["channel_mean"]), initial=0.0))
+    worst, same_nan = 0.0, True
+    for key in ("channel_mean", "channel_std", "sample_value"):
+        a, b = np.asarray(mine[key], np.float64), np.asarray(ref[key], np.float64)
+        same_nan = same_nan and bool((np.isnan(a) == np.isnan(b)).all())
+        worst = max(worst, float(np.abs(np.nan_to_num(a) - np.nan_to_num(b)).max(initial=0.0)))
+    rel = worst / max(spread, 1e-300)
+    return BlobResult(name, "float64", worst, rel, same_nan and rel <= rtol)
+
+
 def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
               dtype: str = "float32") -> Dict[str, np.ndarray]:
-    """Every Caffe blob of the net as computed by the PyTorch back end."""
+    """Every Caffe blob of the net as computed by the PyTorch back end (float32 arrays;
+    float64 when ``dtype`` is "float64")."""
     import torch
     from .backends.torch.net import to_torch
     torch_dtype = getattr(torch, dtype)
@@ -207,7 +251,8 @@ def run_torch(net, weights, inputs: Dict[str, np.ndarray], device: str = "cpu",
             for n in module.input_names]
     with torch.no_grad():
         blobs = module.forward_all(*args)
-    return {k: v.detach().float().cpu().numpy() for k, v in blobs.items()}
+    out_dtype = torch.float64 if dtype == "float64" else torch.float32
+    return {k: v.detach().to(out_dtype).cpu().numpy() for k, v in blobs.items()}
 
 
 def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
@@ -220,10 +265,16 @@ def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarr
 
 def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
                  device: str = "cpu", atol: Optional[float] = None,
-                 rtol: Optional[float] = None) -> Report:
-    """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``."""
+                 rtol: Optional[float] = None, float64: bool = False) -> Report:
+    """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``.
+
+    ``float64``: run the converted torch module in float64 and compare it with the golden
+    file's float64 reference (``compare_float64``) instead of with Caffe's float32 output.
+    """
     from .caffe.loader import load_caffe
     golden = read_golden(golden_path)
+    if float64:
+        _check_float64(golden, framework, atol, rtol)
     net, weights = load_caffe(model, prototxt)
     missing = [n for n in net.input_blobs() if n not in golden.inputs]
     if missing:
@@ -231,6 +282,8 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
                          file=golden_path)
     inputs = {n: golden.inputs[n] for n in net.input_blobs()}
     _check_inputs(inputs, net.input_blobs(), golden_path)
+    if float64:
+        return compare_float64(golden, run_torch(net, weights, inputs, device, "float64"))
     if framework == "torch":
         computed = run_torch(net, weights, inputs, device)
     elif framework == "mxnet":
@@ -238,6 +291,19 @@ def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
     else:
         raise UsageError(f"unknown framework '{framework}' (torch, mxnet)")
     return compare(golden, computed, framework, atol=atol, rtol=rtol)
+
+
+def _check_float64(golden: Golden, framework: str, atol, rtol) -> None:
+    """The float64 check needs the torch back end, its own tolerance and a file that has
+    the float64 reference."""
+    if framework != "torch":
+        raise UsageError("--float64 runs the torch back end only (not " + framework + ")")
+    if atol is not None or rtol is not None:
+        raise UsageError("--float64 applies its own tolerance (float64 rounding); "
+                         "drop --atol/--rtol")
+    if not golden.float64:
+        raise UsageError("the golden file has no float64 reference (made before it was "
+                         "stored; re-make it with tools/make-golden.sh)", file=golden.path)
 
 
 def _check_inputs(inputs: Dict[str, np.ndarray], shapes, golden_path) -> None:
@@ -266,6 +332,8 @@ def format_report(report: Report) -> str:
         return "\n".join(lines + ["FAIL: no blob compared (no blob of the golden file is "
                                    "computed by the net: is it the net's golden file?)"])
     rule = ("the golden file's per-channel tolerances" if report.per_channel
+            else f"float64 reference, rtol {report.rtol:g}"
+            if report.framework.endswith("float64")
             else f"atol {report.atol:g}, rtol {report.rtol:g}")
     verdict = (f"PASS: {report.compared} blobs match ({rule})"
                if first is None else

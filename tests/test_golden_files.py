@@ -71,6 +71,27 @@ def test_layout(golden):
     if golden.attrs["storage"] == "full":
         assert set(golden["blobs"]) == keys
     assert ("caffemodel" in golden) == bool(golden.attrs["has_caffemodel"])
+    assert set(golden["float64"]) == keys
+
+
+def test_float64_reference_is_within_caffes_floor(golden):
+    """/float64 holds float64 signatures at /signatures' positions, and Caffe's float32
+    values are within each channel's tolerance of them: the tolerance is at least Caffe's
+    distance from that reference (golden_tolerance.py), so the two groups must agree."""
+    for key, ref in golden["float64"].items():
+        sig, tol = golden["signatures"][key], golden["tolerance"][key][()].astype(np.float64)
+        shape = tuple(sig["shape"][()])
+        channels = shape[1] if len(shape) >= 2 else 1
+        inner = int(np.prod(shape[2:])) if len(shape) >= 2 else 0
+        index = sig["sample_index"][()].astype(np.int64)
+        where = (index // inner) % channels if inner else np.zeros_like(index)
+        for part, at in (("sample_value", where), ("channel_mean", slice(None)),
+                         ("channel_std", slice(None))):
+            exact = ref[part][()]
+            assert exact.dtype == np.float64 and exact.shape == sig[part].shape, (key, part)
+            diff = np.abs(np.nan_to_num(exact) - np.nan_to_num(sig[part][()].astype(np.float64)))
+            assert np.array_equal(np.isnan(exact), np.isnan(sig[part][()])), (key, part)
+            assert np.all(diff <= tol[at]), (key, part, float((diff - tol[at]).max()))
 
 
 def test_prototxt_matches_case_file(golden):

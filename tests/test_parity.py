@@ -9,7 +9,7 @@ verdict must be PASS.
 
 from __future__ import annotations
 
-
+import numpy as np
 import pytest
 
 from golden_support import GOLDEN_DIR, GOLDEN_FILES, golden_caffemodel, golden_ids, has_cuda
@@ -81,6 +81,34 @@ def test_verify_passes_mxnet_cpu(path, tmp_path, capsys, require_mxnet):
         return
     status, out = run_verify(path, tmp_path, capsys, "--framework", "mxnet")
     assert status == 0 and "PASS" in out.splitlines()[-1], out
+
+
+@pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
+def test_verify_float64_passes_torch_cpu(path, tmp_path, capsys):
+    """``verify --float64``: the converted module run in float64 matches the file's independent
+    float64 reference (tools/reference64.py) to float64 rounding, in every blob."""
+    status, out = run_verify(path, tmp_path, capsys, "--float64")
+    last = out.splitlines()[-1]
+    assert status == 0 and "PASS" in last and "float64 reference" in last, out
+    assert " missing " not in out, out
+
+
+@pytest.mark.parametrize("extra", [("--framework", "mxnet"), ("--rtol", "1e-3")],
+                         ids=["mxnet", "rtol"])
+def test_verify_float64_refuses_what_it_cannot_honour(extra, tmp_path, capsys):
+    path = GOLDEN_DIR / "layers_resblock.h5"
+    model = golden_caffemodel(read_golden(path), tmp_path)
+    status = convert_main(["verify", str(model), "--golden", str(path), "--float64", *extra])
+    err = capsys.readouterr().err
+    assert status == 2 and "--float64" in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_every_golden_file_has_float64_reference():
+    for path in GOLDEN_FILES:
+        golden = read_golden(path)
+        assert set(golden.float64) == set(golden.signatures), path
+        assert all(v.dtype == np.float64 for sig in golden.float64.values()
+                   for v in sig.values()), path
 
 
 def test_every_golden_file_has_tolerances():

@@ -17,7 +17,7 @@ import pytest
 from golden_support import GOLDEN_DIR, load_golden_case
 
 from converter.backends.torch import norm as torch_norm
-from converter.verify import compare, run_torch
+from converter.verify import compare, compare_float64, run_torch
 
 CASE = GOLDEN_DIR / "kaiming_resnet50.h5"
 
@@ -32,6 +32,15 @@ def resnet50(tmp_path_factory):
 def first_failure(golden, net, weights):
     inputs = {n: golden.inputs[n] for n in net.input_blobs()}
     return compare(golden, run_torch(net, weights, inputs)).first_failure
+
+
+def first_float64_failure(golden, net, weights):
+    """The first blob where the net run in float64 leaves the golden file's float64
+    reference (``verify --float64``); None when every blob is within float64 rounding."""
+    inputs = {n: golden.inputs[n] for n in net.input_blobs()}
+    report = compare_float64(golden, run_torch(net, weights, inputs, dtype="float64"))
+    assert report.compared > 0, f"{golden.path}: nothing compared in float64"
+    return report.first_failure
 
 
 def test_unbroken_converter_passes(resnet50):
@@ -95,8 +104,9 @@ def _mean_off_by_factor(layer):
 
 #: case -> [(fault, plant, the blob verification must fail at)]. A gamma error in stage 5 of
 #: ResNet-152 is caught from about 0.5% (at res5c; 1% at res5c_branch2c itself): there real
-#: Caffe's own float32 output is ~1% of a channel's spread from exact (golden/README.md), so a
-#: 0.2% change is inside Caffe's rounding and no comparison with its output can see it.
+#: Caffe's own float32 output is ~0.3% of a channel's spread from exact (golden/README.md), so a
+#: 0.2% change is inside Caffe's rounding and no comparison with its output can see it; the
+#: float64 check (FLOAT64_FAULTS) does.
 DEEP_FAULTS = {
     "kaiming_resnet152": [
         ("gamma_scale5c_branch2c_x1.01", _scaled("scale5c_branch2c", 0, 1.01), "res5c_branch2c"),
@@ -127,4 +137,27 @@ def test_late_faults_in_deep_nets_fail(deep_net):
         plant(broken)
         failure = first_failure(golden, net, broken)
         assert failure is not None, f"{case}: {fault} passed verification"
+        assert failure.name == expected, f"{case}: {fault} failed first at {failure.name}"
+
+
+#: Faults too small for the float32 comparison, which the float64 check must catch:
+#: case -> [(fault, plant, the blob it must fail at)].
+FLOAT64_FAULTS = {
+    "kaiming_resnet152": [
+        ("gamma_scale5c_branch2c_x1.002", _scaled("scale5c_branch2c", 0, 1.002),
+         "res5c_branch2c"),
+    ],
+}
+
+
+def test_late_faults_in_deep_nets_fail_the_float64_check(deep_net):
+    """``verify --float64`` passes the unbroken conversion, and fails every planted fault,
+    the 0.2% gamma error included, at the blob it first touches."""
+    case, golden, net, weights = deep_net
+    assert first_float64_failure(golden, net, weights) is None
+    for fault, plant, expected in DEEP_FAULTS[case] + FLOAT64_FAULTS.get(case, []):
+        broken = {k: [a.copy() for a in v] for k, v in weights.items()}
+        plant(broken)
+        failure = first_float64_failure(golden, net, broken)
+        assert failure is not None, f"{case}: {fault} passed the float64 check"
         assert failure.name == expected, f"{case}: {fault} failed first at {failure.name}"

@@ -149,6 +149,12 @@ def ref_pool(x, method, k, s, p, global_pooling=False, round_mode="CEIL"):
     return y
 
 
+def f32(value):
+    """A caffe.proto ``float`` field as Caffe holds it (float32): the value the float64
+    references must use, as the converted module does (backends.torch.registry.caffe_float)."""
+    return float(np.float32(value))
+
+
 def ref_bn(x, mean, var, f, eps, use_global):
     y = np.empty_like(x)
     for c in range(x.shape[1]):
@@ -302,7 +308,7 @@ def test_batchnorm(factor, eps, use_global):
     net = single_layer_net(Layer("bn", "BatchNorm", tops=["out"], params=p), [(3, 4, 3, 5)])
     w = {"bn": [rand(rng, 4) * factor, np.abs(rand(rng, 4)) * factor + 0.1,
                 np.array([factor], np.float32)]}
-    ref = lambda xs, ws: ref_bn(xs[0], *ws["bn"], eps, use_global is not False)
+    ref = lambda xs, ws: ref_bn(xs[0], *ws["bn"], f32(eps), use_global is not False)
     record("bn", check(net, [rand(rng, 3, 4, 3, 5) * 3 + 1], w, ref))
 
 
@@ -357,9 +363,9 @@ def test_lrn(region, size, alpha, beta, k):
     p = LRNParam(local_size=size, alpha=alpha, beta=beta, k=k, norm_region=region)
     net = single_layer_net(Layer("lrn", "LRN", tops=["out"], params=p), [(2, 7, 5, 4)])
     if region == "ACROSS_CHANNELS":
-        ref = lambda xs, ws: ref_lrn_across(xs[0], size, alpha, beta, k)
+        ref = lambda xs, ws: ref_lrn_across(xs[0], size, f32(alpha), f32(beta), f32(k))
     else:
-        ref = lambda xs, ws: ref_lrn_within(xs[0], size, alpha, beta)
+        ref = lambda xs, ws: ref_lrn_within(xs[0], size, f32(alpha), f32(beta))
     record("lrn", check(net, [rand(rng, 2, 7, 5, 4) * 4], None, ref))
 
 
@@ -372,7 +378,7 @@ def test_eltwise(op, coeff):
 
     def ref(xs, ws):
         if op == "SUM":
-            return sum(c * x for c, x in zip(coeff or (1.0,) * 3, xs))
+            return sum(f32(c) * x for c, x in zip(coeff or (1.0,) * 3, xs))
         if op == "PROD":
             return xs[0] * xs[1] * xs[2]
         return np.maximum(np.maximum(xs[0], xs[1]), xs[2])
@@ -383,7 +389,7 @@ def test_eltwise(op, coeff):
 def test_relu(slope):
     rng = np.random.default_rng(10)
     net = single_layer_net(Layer("r", "ReLU", tops=["out"], params=ReLUParam(slope)), [(2, 3, 4)])
-    ref = lambda xs, ws: np.maximum(xs[0], 0) + slope * np.minimum(xs[0], 0)
+    ref = lambda xs, ws: np.maximum(xs[0], 0) + f32(slope) * np.minimum(xs[0], 0)
     record("elementwise", check(net, [rand(rng, 2, 3, 4)], None, ref))
 
 
@@ -405,7 +411,7 @@ def test_power(power, scale, shift):
     p = PowerParam(power=power, scale=scale, shift=shift)
     net = single_layer_net(Layer("p", "Power", tops=["out"], params=p), [(2, 3, 4)])
     record("elementwise", check(net, [rand(rng, 2, 3, 4)], None,
-                                lambda xs, ws: (shift + scale * xs[0]) ** power))
+                                lambda xs, ws: (f32(shift) + f32(scale) * xs[0]) ** f32(power)))
 
 
 @pytest.mark.parametrize("shape,axis", [((2, 5), 1), ((2, 4, 3, 3), 1), ((2, 3, 4), -1),

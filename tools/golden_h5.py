@@ -62,15 +62,16 @@ def write_array(group, key, value, keep_scalar=False):
         group.create_dataset(key, data=value)
 
 
-def signature(seed, name, data):
+def signature(seed, name, data, dtype=np.float32):
     """Compact fingerprint of one blob (dict of arrays).
 
     Per-channel mean and standard deviation (axis 1; accumulated in
-    float64, stored as float32) see every element, so any error that
+    float64, stored as ``dtype``) see every element, so any error that
     changes a whole channel or a border row of it moves them; the seeded
-    sample pins individual values exactly.
+    sample pins individual values exactly.  ``dtype`` float64 keeps a float64
+    reference blob's values unrounded (see ``write_float64``).
     """
-    data = np.asarray(data, dtype=np.float32)
+    data = np.asarray(data, dtype=dtype)
     flat = data.reshape(-1)
     if data.ndim >= 2:
         moved = np.moveaxis(data.astype(np.float64), 1, 0)
@@ -80,8 +81,8 @@ def signature(seed, name, data):
     index = goldenlib.sample_indices(seed, name, flat.size, SAMPLE_COUNT)
     return {
         "shape": np.array(data.shape, dtype=np.int64),
-        "channel_mean": moved.mean(axis=1).astype(np.float32),
-        "channel_std": moved.std(axis=1).astype(np.float32),
+        "channel_mean": moved.mean(axis=1).astype(dtype),
+        "channel_std": moved.std(axis=1).astype(dtype),
         "sample_index": index.astype(np.int32),
         "sample_value": flat[index],
     }
@@ -94,6 +95,24 @@ def write_signatures(h5, seed, blobs):
         group = root.create_group(h5_name(name))
         for key, value in signature(seed, name, data).items():
             write_array(group, key, value)
+
+
+#: The parts of a float64 signature; shape and sample_index are those of /signatures.
+FLOAT64_KEYS = ("channel_mean", "channel_std", "sample_value")
+
+
+def write_float64(h5, seed, names, exact):
+    """Write /float64/<blob>/...: the float64 reference's signature of each named blob
+    (``exact``: {blob: float64 array}), at the same sample positions as /signatures, all
+    in float64.  The channel statistics see every element, so signatures suffice for a
+    check whose tolerance is float64 rounding; full float64 tensors would double the files.
+    """
+    root = h5.create_group("float64")
+    for name in names:
+        group = root.create_group(h5_name(name))
+        sig = signature(seed, name, exact[name], np.float64)
+        for key in FLOAT64_KEYS:
+            write_array(group, key, sig[key])
 
 
 def write_blobs(h5, blobs, keep):

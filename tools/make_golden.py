@@ -182,6 +182,7 @@ def write_case(spec, path, out_path, model_dir=None):
         golden_h5.write_blobs(h5, blobs, lambda n: full or n in key_blobs)
         golden_h5.write_signatures(h5, spec["seed"], blobs)
         write_tolerances(h5, blobs, exact)
+        golden_h5.write_float64(h5, spec["seed"], [n for n, _ in blobs], exact)
         write_weights(h5, table, path)
         if with_model:
             raw = extra.get("caffemodel") or saved_caffemodel(net)

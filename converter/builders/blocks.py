@@ -8,7 +8,7 @@ Names follow Kaiming He's released Caffe files: a conv ``res2a_branch2a`` is fol
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import List, Optional, Sequence
 
 from ..errors import UsageError
@@ -29,6 +29,13 @@ class BNStyle:
     eps: float = 1e-5
     moving_average_fraction: float = 0.999
     fix_gamma: bool = False
+
+
+def bn_style(base: BNStyle, momentum: Optional[float] = None) -> BNStyle:
+    """``base`` with Caffe's ``moving_average_fraction`` replaced when ``momentum`` is given
+    (a short training wants ~0.9: at 0.999 the running statistics average over every
+    iteration so far, weighted almost equally, so early weights' statistics linger)."""
+    return base if momentum is None else replace(base, moving_average_fraction=momentum)
 
 
 class NetBuilder:

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Optional
 
 from ..ir import Net
-from .blocks import (NetBuilder, Unit, basic_convs, block_letters, check_positive,
-                     check_shortcut, final_activation, residual_unit)
-from .heads import CIFAR_DATA, data_layers, finish, validated
+from .blocks import (BNStyle, NetBuilder, Unit, basic_convs, block_letters, bn_style,
+                     check_positive, check_shortcut, final_activation, residual_unit)
+from .heads import CIFAR_DATA, DataSpec, data_layers, finish, validated
 
 CIFAR_WIDTHS = (16, 32, 64)
 #: n of the paper's Table 6 (ResNet-20/32/44/56/110); any n >= 1 is accepted.
@@ -38,18 +38,20 @@ def _units(n: int, shortcut: str, preact: bool):
 
 def cifar_resnet(n: int = 3, *, shortcut: str = "A", preact: bool = False, classes: int = 10,
                  input_size: int = 32, batch: Optional[int] = None, name: Optional[str] = None,
-                 train: bool = False) -> Net:
+                 train: bool = False, data: Optional[DataSpec] = None,
+                 bn_momentum: Optional[float] = None) -> Net:
     """Build the CIFAR ResNet-(6n+2) as a validated Net.
 
     ``shortcut``: "A" zero-padded identity (the paper's CIFAR choice), "B" 1x1 projections
     where the shape changes, "C" projections everywhere. ``batch`` defaults to 1 for deploy
-    nets and the paper's 128 for train nets.
+    nets and the paper's 128 for train nets; ``data`` replaces the train net's CIFAR Data
+    layer facts (:class:`DataSpec`).
     """
     shortcut = check_shortcut(shortcut)
     batch = batch if batch is not None else (128 if train else 1)
     check_positive(n=n, classes=classes, input_size=input_size, batch=batch)
-    b = NetBuilder(train=train)
-    x = data_layers(b, CIFAR_DATA, batch, input_size) if train else "data"
+    b = NetBuilder(train=train, bn=bn_style(BNStyle(), bn_momentum))
+    x = data_layers(b, data or CIFAR_DATA, batch, input_size) if train else "data"
     x = b.conv("conv1", x, 16, 3, stride=1, pad=1)
     # Pre-activation nets also activate conv1 here, "before splitting into two paths".
     b.bn_scale(x, "bn_conv1", "scale_conv1")

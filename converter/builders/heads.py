@@ -19,6 +19,9 @@ class DataSpec:
     mean_file: Optional[str] = None
     mean_value: Tuple[float, ...] = ()
     backend: str = "LMDB"
+    scale: float = 1.0
+    mirror: bool = True            # random flips in TRAIN (never in TEST)
+    crop: Optional[int] = None     # crop_size; None: the net's input size, 0: no crop
 
 
 #: ImageNet: BGR channel means as in Kaiming's train_val example; 224 crops, flips in TRAIN.
@@ -32,11 +35,14 @@ CIFAR_DATA = DataSpec("cifar10_train_lmdb", "cifar10_test_lmdb", test_batch=100,
 
 
 def data_layers(b: NetBuilder, spec: DataSpec, batch: int, crop: int) -> str:
-    """Append the TRAIN and TEST Data layers (tops ``data`` and ``label``); return ``data``."""
-    for phase, source, size, mirror in (("TRAIN", spec.train_source, batch, True),
+    """Append the TRAIN and TEST Data layers (tops ``data`` and ``label``); return ``data``.
+
+    ``crop`` (the net's input size) is the crop_size unless ``spec.crop`` sets one."""
+    crop = crop if spec.crop is None else spec.crop
+    for phase, source, size, mirror in (("TRAIN", spec.train_source, batch, spec.mirror),
                                         ("TEST", spec.test_source, spec.test_batch, False)):
-        transform = TransformParam(mirror=mirror, crop_size=crop, mean_file=spec.mean_file,
-                                   mean_value=spec.mean_value)
+        transform = TransformParam(scale=spec.scale, mirror=mirror, crop_size=crop,
+                                   mean_file=spec.mean_file, mean_value=spec.mean_value)
         params = DataParam(source=source, batch_size=size, backend=spec.backend,
                            transform=transform)
         # Distinct names keep Net.validate() happy; Caffe would accept a shared name too.

@@ -11,9 +11,10 @@ from typing import Optional, Tuple
 
 from ..errors import UsageError
 from ..ir import Net
-from .blocks import (NetBuilder, Unit, basic_convs, block_letters, bottleneck_convs,
-                     check_positive, check_shortcut, final_activation, residual_unit)
-from .heads import IMAGENET_DATA, data_layers, finish, validated
+from .blocks import (BNStyle, NetBuilder, Unit, basic_convs, block_letters, bn_style,
+                     bottleneck_convs, check_positive, check_shortcut, final_activation,
+                     residual_unit)
+from .heads import IMAGENET_DATA, DataSpec, data_layers, finish, validated
 
 
 @dataclass(frozen=True)
@@ -65,19 +66,22 @@ def _units(spec: ImageNetSpec, shortcut: str, preact: bool):
 
 def imagenet_resnet(depth: int = 50, *, shortcut: str = "B", preact: bool = False,
                     classes: int = 1000, input_size: int = 224, batch: Optional[int] = None,
-                    name: Optional[str] = None, train: bool = False) -> Net:
+                    name: Optional[str] = None, train: bool = False,
+                    data: Optional[DataSpec] = None,
+                    bn_momentum: Optional[float] = None) -> Net:
     """Build ImageNet ResNet-``depth`` (18, 34, 50, 101, 152) as a validated Net.
 
     ``shortcut`` is the paper's option (B, projections where the shape changes, is what the
     released models use); ``preact`` builds the pre-activation variant (He et al. 2016).
-    ``batch`` defaults to 1 for deploy nets and the paper's 256 for train nets.
+    ``batch`` defaults to 1 for deploy nets and the paper's 256 for train nets; ``data``
+    replaces the train net's ImageNet Data layer facts (:class:`DataSpec`).
     """
     spec = imagenet_spec(depth)
     shortcut = check_shortcut(shortcut)
     batch = batch if batch is not None else (256 if train else 1)
     check_positive(classes=classes, input_size=input_size, batch=batch)
-    b = NetBuilder(train=train)
-    x = data_layers(b, IMAGENET_DATA, batch, input_size) if train else "data"
+    b = NetBuilder(train=train, bn=bn_style(BNStyle(), bn_momentum))
+    x = data_layers(b, data or IMAGENET_DATA, batch, input_size) if train else "data"
     x = b.conv("conv1", x, 64, 7, stride=2, pad=3, bias=spec.conv1_bias)
     b.bn_scale(x, "bn_conv1", "scale_conv1")
     b.relu("conv1_relu", x)

@@ -19,9 +19,9 @@ from typing import Optional
 
 from ..errors import UsageError
 from ..ir import Net
-from .blocks import BNStyle, NetBuilder, block_letters, check_positive
+from .blocks import BNStyle, NetBuilder, bn_style, block_letters, check_positive
 from .cifar import CIFAR_WIDTHS
-from .heads import CIFAR_DATA, data_layers, finish, validated
+from .heads import CIFAR_DATA, DataSpec, data_layers, finish, validated
 
 MXNET_BN = BNStyle(eps=1e-3, moving_average_fraction=0.9, fix_gamma=True)
 
@@ -49,17 +49,20 @@ def _unit(b: NetBuilder, tag: str, bottom: str, width: int, diff_dim: bool,
 
 def mxnet_cifar_resnet(n: int = 9, *, proj_kernel: int = 3, classes: int = 10,
                        input_size: int = 32, batch: Optional[int] = None,
-                       name: Optional[str] = None, train: bool = False) -> Net:
+                       name: Optional[str] = None, train: bool = False,
+                       data: Optional[DataSpec] = None,
+                       bn_momentum: Optional[float] = None) -> Net:
     """Build the MXNet-example CIFAR ResNet with n units per stage (its default was 9).
 
-    ``proj_kernel`` (3 or 1) is the kernel of the stride-2 shortcut projections.
+    ``proj_kernel`` (3 or 1) is the kernel of the stride-2 shortcut projections; ``data``
+    replaces the train net's CIFAR Data layer facts (:class:`DataSpec`).
     """
     if proj_kernel not in (1, 3):
         raise UsageError(f"proj_kernel must be 1 or 3, got {proj_kernel!r}")
     batch = batch if batch is not None else (128 if train else 1)
     check_positive(n=n, classes=classes, input_size=input_size, batch=batch)
-    b = NetBuilder(train=train, bn=MXNET_BN)
-    x = data_layers(b, CIFAR_DATA, batch, input_size) if train else "data"
+    b = NetBuilder(train=train, bn=bn_style(MXNET_BN, bn_momentum))
+    x = data_layers(b, data or CIFAR_DATA, batch, input_size) if train else "data"
     x = b.conv("conv1", x, 16, 3, stride=1, pad=1, bias=True)
     _bn_relu(b, x, "_conv1")
     letters = block_letters(n, numbered=n > 26)

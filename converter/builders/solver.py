@@ -5,7 +5,7 @@ The batch size lives in the train net's Data layer (128 CIFAR, 256 ImageNet), no
 
 from __future__ import annotations
 
-from typing import List, Tuple
+from typing import Dict, List, Sequence, Tuple
 
 from ..emit import Enum
 
@@ -68,3 +68,28 @@ def imagenet_schedule(net_path: str, prefix: str) -> Tuple[Fields, List[str]]:
         ("solver_mode", Enum("GPU")),
     ]
     return fields, comments
+
+
+def with_changes(fields: Fields, changes: Dict[str, object]) -> Fields:
+    """``fields`` with each named field replaced (in place of its first occurrence; a
+    sequence value is a repeated field such as ``stepvalue``), new fields appended.
+
+    A schedule shortened for a small data set keeps the paper's solver type, momentum and
+    weight decay and changes only what is given here.
+    """
+    out: Fields = []
+    for name, value in fields:
+        if name not in changes:
+            out.append((name, value))
+        elif not any(n == name for n, _ in out):
+            out.extend(_expand(name, changes[name]))
+    for name, value in changes.items():
+        if not any(n == name for n, _ in fields):
+            out.extend(_expand(name, value))
+    return out
+
+
+def _expand(name: str, value: object) -> Fields:
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [(name, v) for v in value]
+    return [(name, value)]

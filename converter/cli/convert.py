@@ -129,6 +129,9 @@ def cmd_verify(args) -> None:
     from ..verify import format_report, verify_model
     if bool(args.caffe) == bool(args.golden):
         raise UsageError("verify needs exactly one of --golden G.h5 and --caffe")
+    if args.float64 and args.caffe:
+        raise UsageError("--float64 compares with a golden file's float64 reference: "
+                         "use it with --golden")
     toolbox.check_plot(args)
     if args.caffe:
         report = toolbox.verify_caffe(args)
@@ -137,7 +140,7 @@ def cmd_verify(args) -> None:
             job.step("running the conversion on the golden input")
             report = verify_model(args.model, args.golden, framework=args.framework,
                                   prototxt=args.prototxt, device=args.device, atol=args.atol,
-                                  rtol=args.rtol)
+                                  rtol=args.rtol, float64=args.float64)
     toolbox.plot(report, args.plot)
     print(format_report(report))
     if not report.passed:
@@ -206,6 +209,10 @@ def _add_verify(sub) -> None:
     p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "
                                               "magnitude (default: the golden file's; 1e-3 "
                                               "with --caffe)")
+    p.add_argument("--float64", action="store_true",
+                   help="run the torch module in float64 and compare it with the golden "
+                        "file's float64 reference, to float64 rounding (catches errors "
+                        "smaller than Caffe's own float32 rounding)")
     toolbox.add_common(p)
     p.set_defaults(func=cmd_verify)
 

@@ -9,12 +9,14 @@ This module imports neither torch nor mxnet.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import Callable, List, Optional, Sequence
 
 from .. import __version__
-from ..builders import DEFAULT_DEPTH, DEFAULT_MXNET_N, IMAGENET_DEPTHS, build, family_of
-from ..builders.solver import cifar_schedule, imagenet_schedule
-from ..emit import emit_prototxt, emit_solver
+from ..builders import (DEFAULT_DEPTH, DEFAULT_MXNET_N, IMAGENET_DEPTHS, DataSpec, build,
+                        default_data, family_of)
+from ..builders.solver import cifar_schedule, imagenet_schedule, with_changes
+from ..emit import Enum, emit_prototxt, emit_solver
 from ..errors import UsageError
 from .common import OneLineParser, run_main, write_output
 
@@ -118,17 +120,94 @@ def _architecture_parent() -> argparse.ArgumentParser:
     return parent
 
 
-def _build(args: argparse.Namespace, train: bool = False):
+def _build(args: argparse.Namespace, train: bool = False, data: Optional[DataSpec] = None,
+           bn_momentum: Optional[float] = None):
     """The net the selection and architecture flags describe."""
     return build(depth=args.depth, n=args.n, shortcut=args.shortcut, preact=args.preact,
                  variant=args.variant, classes=args.classes, input_size=args.input_size,
-                 batch=args.batch, name=args.name, train=train, proj_kernel=args.proj_kernel)
+                 batch=args.batch, name=args.name, train=train, proj_kernel=args.proj_kernel,
+                 data=data, bn_momentum=bn_momentum)
+
+
+def _floats(text: str) -> tuple:
+    """``"104,117,123"`` -> ``(104.0, 117.0, 123.0)`` (argparse type)."""
+    try:
+        return tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}")
+
+
+def _positive(kind):
+    def check(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text!r}")
+        return value
+    return check
+
+
+def _data_parent() -> argparse.ArgumentParser:
+    """Flags of a train net's Data layers (``prototxt --train`` only)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    g = parent.add_argument_group("train data (with --train; defaults: the paper's "
+                                  "ImageNet or CIFAR-10 LMDBs)")
+    g.add_argument("--source", metavar="PATH", help="the TRAIN Data layer's database")
+    g.add_argument("--test-source", metavar="PATH", help="the TEST Data layer's database")
+    g.add_argument("--test-batch", type=_positive(int), metavar="B",
+                   help="TEST batch size (default 50 ImageNet, 100 CIFAR)")
+    g.add_argument("--backend", type=str.upper, choices=("LMDB", "LEVELDB"),
+                   help="database format (default LMDB)")
+    g.add_argument("--mean-values", type=_floats, metavar="V[,V...]",
+                   help="per-channel means subtracted by the Data layers (replaces the "
+                        "CIFAR mean file)")
+    g.add_argument("--mean-file", metavar="FILE", help="a mean .binaryproto instead")
+    g.add_argument("--scale", type=_positive(float), metavar="S",
+                   help="multiply after subtracting the mean (Caffe's transform_param "
+                        "scale; default 1)")
+    g.add_argument("--no-mirror", action="store_true",
+                   help="no random horizontal flips in TRAIN (e.g. for digits or text)")
+    g.add_argument("--crop", type=int, metavar="C",
+                   help="crop_size (default the input size; 0: no crop, the database "
+                        "holds images of the input size)")
+    g.add_argument("--bn-momentum", type=float, metavar="F",
+                   help="BatchNorm moving_average_fraction (default Caffe's 0.999, the "
+                        "MXNet variant's 0.9); ~0.9 suits a training of a few hundred "
+                        "iterations")
+    return parent
+
+
+#: ``prototxt`` flag -> DataSpec field, for the flags copied as they are.
+_DATA_FIELDS = {"source": "train_source", "test_source": "test_source",
+                "test_batch": "test_batch", "backend": "backend", "scale": "scale",
+                "crop": "crop"}
+
+
+def _data_spec(args: argparse.Namespace) -> Optional[DataSpec]:
+    """The family's default Data facts with the data flags applied (None: no flag given)."""
+    changes = {field: getattr(args, flag) for flag, field in _DATA_FIELDS.items()
+               if getattr(args, flag) is not None}
+    if args.no_mirror:
+        changes["mirror"] = False
+    if args.mean_values is not None and args.mean_file is not None:
+        raise UsageError("give --mean-values or --mean-file, not both (Caffe refuses both)")
+    if args.mean_values is not None:
+        changes.update(mean_value=args.mean_values, mean_file=None)
+    if args.mean_file is not None:
+        changes.update(mean_file=args.mean_file, mean_value=())
+    if args.crop is not None and args.crop < 0:
+        raise UsageError(f"--crop must be 0 (no crop) or positive, got {args.crop}")
+    if not changes:
+        return None
+    if not args.train:
+        raise UsageError("the train data flags (--source, --mean-values, ...) need --train")
+    return replace(default_data(family_of(args.depth, args.n, args.variant)), **changes)
 
 
 def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
     """The ``prototxt`` command: a deploy net, or a train_val net with --train."""
     p = sub.add_parser("prototxt",
-                       parents=parents + [_selection_parent(), _architecture_parent()],
+                       parents=parents + [_selection_parent(), _architecture_parent(),
+                                          _data_parent()],
                        help="write a net (deploy by default, train_val with --train)",
                        description="Write a ResNet as Caffe prototxt.\n\n" + SELECTION,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,10 +221,12 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
 
 def run_prototxt(args: argparse.Namespace) -> None:
     """Build the selected net and write its prototxt (and its drawing, with --draw)."""
+    if args.bn_momentum is not None and not (args.train and 0 < args.bn_momentum < 1):
+        raise UsageError("--bn-momentum needs --train and a value between 0 and 1")
     if args.draw:
         from ..draw import check_format
         check_format(args.draw)
-    net = _build(args, train=args.train)
+    net = _build(args, train=args.train, data=_data_spec(args), bn_momentum=args.bn_momentum)
     text = emit_prototxt(net)
     if args.draw:  # drawn first: a failed drawing leaves no prototxt behind either
         from ..draw import render
@@ -186,7 +267,57 @@ def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:
     p.add_argument("--net", metavar="PATH",
                    help="the train_val prototxt the solver points at (default "
                         "'<name>-train_val.prototxt')")
+    g = p.add_argument_group("a shorter schedule (the solver type, momentum and weight "
+                             "decay stay the paper's)")
+    g.add_argument("--base-lr", type=_positive(float), metavar="LR",
+                   help="starting learning rate (paper: 0.1)")
+    g.add_argument("--max-iter", type=_positive(int), metavar="N",
+                   help="iterations in all")
+    g.add_argument("--steps", type=_ints, metavar="I[,I...]",
+                   help="iterations where the rate drops by 10 (CIFAR: multistep "
+                        "stepvalues; ImageNet: one stepsize)")
+    g.add_argument("--test-iter", type=_positive(int), metavar="N",
+                   help="TEST batches per test (test images / test batch)")
+    g.add_argument("--test-interval", type=_positive(int), metavar="N",
+                   help="iterations between tests")
+    g.add_argument("--display", type=int, metavar="N",
+                   help="iterations between loss prints (0: never)")
+    g.add_argument("--snapshot", type=int, metavar="N", help="0: no periodic snapshots")
+    g.add_argument("--snapshot-prefix", metavar="PREFIX",
+                   help="path prefix of snapshots (default: the net's name)")
+    g.add_argument("--mode", type=str.upper, choices=("CPU", "GPU"), help="solver_mode")
+    g.add_argument("--seed", type=int, metavar="S", help="random_seed (fillers, shuffling)")
     p.set_defaults(func=run_solver)
+
+
+def _ints(text: str) -> tuple:
+    """``"300,400"`` -> ``(300, 400)`` (argparse type)."""
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}")
+
+
+#: ``solver`` flag -> SolverParameter field, for the flags copied as they are.
+_SOLVER_FIELDS = {"base_lr": "base_lr", "max_iter": "max_iter", "test_iter": "test_iter",
+                  "test_interval": "test_interval", "display": "display",
+                  "snapshot": "snapshot", "snapshot_prefix": "snapshot_prefix",
+                  "seed": "random_seed"}
+
+
+def _solver_changes(args: argparse.Namespace, family: str) -> dict:
+    changes = {field: getattr(args, flag) for flag, field in _SOLVER_FIELDS.items()
+               if getattr(args, flag) is not None}
+    if args.mode is not None:
+        changes["solver_mode"] = Enum(args.mode)
+    if args.steps is not None:
+        if family == "imagenet":
+            if len(args.steps) != 1:
+                raise UsageError("ImageNet's step policy takes one --steps value (stepsize)")
+            changes["stepsize"] = args.steps[0]
+        else:
+            changes["stepvalue"] = list(args.steps)
+    return changes
 
 
 def run_solver(args: argparse.Namespace) -> None:
@@ -200,6 +331,11 @@ def run_solver(args: argparse.Namespace) -> None:
     else:
         n = args.n if args.n is not None else DEFAULT_MXNET_N
         fields, comments = cifar_schedule(net_path, name, n)
+    changes = _solver_changes(args, family)
+    if changes:
+        fields = with_changes(fields, changes)
+        comments = comments + ["Shortened for this data by resnet-gen's flags; changed: "
+                               + ", ".join(changes) + "."]
     write_output(emit_solver(fields, comments), args.output)
 
 

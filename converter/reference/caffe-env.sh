@@ -9,7 +9,10 @@
 set -eu
 
 DIR=${1:-${CAFFE_CHROOT:-/var/tmp/resnet-convert-caffe}}
-PKGS="python3-caffe python3-h5py python3-numpy"
+# libopenblas0-serial: an optimised BLAS that only tools/train-digits.sh loads (through
+# caffe-run.sh's CAFFE_RUN_BLAS=openblas); every other run keeps the reference BLAS.
+PKGS="python3-caffe python3-h5py python3-numpy libopenblas0-serial"
+# The stamp holds the package list it was made with: a changed list installs again.
 STAMP="$DIR/.resnet-convert-ready"
 
 log() { echo "caffe-env: $*" >&2; }
@@ -64,16 +67,30 @@ bootstrap() {
     fi
 }
 
+pin_reference_blas() {
+    # Golden files are bit-reproducible only with the reference BLAS. Installing OpenBLAS
+    # would switch the libblas/liblapack alternatives to it (higher priority) unless they
+    # are in manual mode, so pin them (before the install, so no run ever sees a switch).
+    for lib in blas lapack; do
+        ref="/usr/lib/x86_64-linux-gnu/$lib/lib$lib.so.3"
+        if [ -e "$DIR$ref" ]; then
+            chroot "$DIR" update-alternatives --set "lib$lib.so.3-x86_64-linux-gnu" "$ref" >&2
+        fi
+    done
+}
+
 install_caffe() {
     ensure_proc
     cp /etc/resolv.conf "$DIR/etc/resolv.conf" 2>/dev/null || true
     log "installing $PKGS inside the chroot"
     chroot "$DIR" env DEBIAN_FRONTEND=noninteractive apt-get update >&2
+    pin_reference_blas
     chroot "$DIR" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y --no-install-recommends $PKGS >&2
+    pin_reference_blas
     chroot "$DIR" apt-get clean >&2
     chroot "$DIR" python3 -c 'import caffe, h5py, numpy' >&2
-    touch "$STAMP"
+    echo "$PKGS" > "$STAMP"
 }
 
 if [ "$(id -u)" != 0 ]; then
@@ -82,6 +99,8 @@ fi
 if [ ! -e "$STAMP" ]; then
     ensure_debootstrap
     bootstrap
+    install_caffe
+elif [ "$(cat "$STAMP")" != "$PKGS" ]; then
     install_caffe
 fi
 ensure_proc

@@ -12,7 +12,7 @@ from torch import nn
 
 from ...layers import canonical_axis
 from .module import CaffeModule, trailing_view
-from .registry import register
+from .registry import caffe_float, register
 
 
 class CaffeReLU(CaffeModule):
@@ -85,7 +85,7 @@ class CaffeSoftmax(CaffeModule):
 
 @register("ReLU")
 def convert_relu(layer, shapes):
-    return CaffeReLU(layer.params.negative_slope)
+    return CaffeReLU(caffe_float(layer.params.negative_slope))
 
 
 @register("Sigmoid", "TanH")
@@ -96,7 +96,7 @@ def convert_unary(layer, shapes):
 @register("Power")
 def convert_power(layer, shapes):
     p = layer.params
-    return CaffePower(p.power, p.scale, p.shift)
+    return CaffePower(caffe_float(p.power), caffe_float(p.scale), caffe_float(p.shift))
 
 
 @register("Dropout")

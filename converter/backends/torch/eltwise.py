@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 import torch
 
 from .module import CaffeModule
-from .registry import refuse, register
+from .registry import caffe_float, refuse, register
 
 
 class CaffeEltwise(CaffeModule):
@@ -64,4 +64,4 @@ def convert_eltwise(layer, shapes):
         refuse(layer, f"unknown Eltwise operation {p.operation}")
     if p.coeff and p.operation != "SUM":
         refuse(layer, "Eltwise coeff is only defined for operation SUM (Caffe refuses it)")
-    return CaffeEltwise(p.operation, p.coeff)
+    return CaffeEltwise(p.operation, [caffe_float(c) for c in p.coeff])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Optional, Sequence, Tuple
 
 import torch
@@ -10,7 +11,7 @@ from torch import nn
 
 from ...layers.norm import scale_extent
 from .module import CaffeModule, trailing_view
-from .registry import refuse, register
+from .registry import caffe_float, refuse, register
 
 
 class CaffeBatchNorm(CaffeModule):
@@ -156,7 +157,7 @@ def convert_batch_norm(layer, shapes):
     # the TEST net, so an unset flag means global statistics.
     use_global = True if p.use_global_stats is None else p.use_global_stats
     channels = shapes[0][1] if len(shapes[0]) > 1 else 1
-    return CaffeBatchNorm(channels, p.eps, use_global)
+    return CaffeBatchNorm(channels, caffe_float(p.eps), use_global)
 
 
 @register("Scale")
@@ -180,7 +181,8 @@ def convert_lrn(layer, shapes):
         refuse(layer, f"local_size {p.local_size} is even; Caffe's LRN requires odd sizes")
     if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
         refuse(layer, f"unknown norm_region {p.norm_region}")
-    return CaffeLRN(p)
+    return CaffeLRN(dataclasses.replace(p, alpha=caffe_float(p.alpha), beta=caffe_float(p.beta),
+                                        k=caffe_float(p.k)))
 
 
 class CaffeMVN(CaffeModule):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Callable, Dict, List
 
+import numpy as np
 from torch import nn
 
 from ...errors import UnsupportedLayerError
@@ -19,6 +20,14 @@ from ...ir.graph import Layer, Shape
 
 Converter = Callable[[Layer, List[Shape]], nn.Module]
 CONVERTERS: Dict[str, Converter] = {}
+
+def caffe_float(value: float) -> float:
+    """A ``float`` field of caffe.proto as Caffe holds it: a float32 (layers read it into
+    their Dtype). A float32 module rounds it so anyway; rounding here makes a float64 module
+    (``.double()``) compute Caffe's semantics exactly, not those of the decimal text
+    (eps 1e-5 is 9.99999974738e-06 in Caffe)."""
+    return float(np.float32(value))
+
 
 #: Layer types that produce network inputs rather than computing anything.
 INPUT_TYPES = frozenset({"Input"})
