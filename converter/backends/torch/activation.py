@@ -144,22 +144,22 @@ def convert_pointwise(layer, shapes):
 
 @register("ELU")
 def convert_elu(layer, shapes):
-    return CaffePointwise("ELU", layer.params.alpha)
+    return CaffePointwise("ELU", caffe_float(layer.params.alpha))
 
 
 @register("Clip")
 def convert_clip(layer, shapes):
-    return CaffePointwise("Clip", layer.params.min, layer.params.max)
+    return CaffePointwise("Clip", caffe_float(layer.params.min), caffe_float(layer.params.max))
 
 
 @register("Swish")
 def convert_swish(layer, shapes):
-    return CaffePointwise("Swish", layer.params.beta)
+    return CaffePointwise("Swish", caffe_float(layer.params.beta))
 
 
 @register("Threshold")
 def convert_threshold(layer, shapes):
-    return CaffePointwise("Threshold", layer.params.threshold)
+    return CaffePointwise("Threshold", caffe_float(layer.params.threshold))
 
 
 class CaffeExp(CaffeModule):
@@ -168,11 +168,11 @@ class CaffeExp(CaffeModule):
 
     def __init__(self, p):
         super().__init__()
-        f32 = np.float32
-        log_base = f32(1) if p.base == -1 else np.log(f32(p.base))
-        self.inner = float(f32(log_base * f32(p.scale)))
-        self.outer = 1.0 if p.shift == 0 else float(
-            np.exp(f32(p.shift)) if p.base == -1 else np.power(f32(p.base), f32(p.shift)))
+        base, scale, shift = caffe_float(p.base), caffe_float(p.scale), caffe_float(p.shift)
+        log_base = 1.0 if base == -1 else float(np.log(base))
+        self.inner = log_base * scale
+        self.outer = 1.0 if shift == 0 else float(np.exp(shift) if base == -1
+                                                  else np.power(base, shift))
 
     def forward(self, x):
         y = torch.exp(x * self.inner if self.inner != 1.0 else x)
@@ -185,9 +185,9 @@ class CaffeLog(CaffeModule):
 
     def __init__(self, p):
         super().__init__()
-        f32 = np.float32
-        self.scale, self.shift = float(p.scale), float(p.shift)
-        self.base_scale = 1.0 if p.base == -1 else float(f32(1) / np.log(f32(p.base)))
+        self.scale, self.shift = caffe_float(p.scale), caffe_float(p.shift)
+        base = caffe_float(p.base)
+        self.base_scale = 1.0 if base == -1 else float(1.0 / np.log(base))
 
     def forward(self, x):
         if self.scale != 1.0:
