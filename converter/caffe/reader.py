@@ -399,11 +399,13 @@ def check_fields(layers, path, schema: Schema) -> None:
     if unknown:
         remedy = ("a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
                   if schema.source is None else "is it the schema the file was written with?")
-        one = unknown[0][0] if len(unknown) == 1 else None
-        raise CaffeFormatError(
-            f"{len(unknown)} layer(s) hold fields that are not in {schema.label}: "
-            f"{_listing(unknown)}; {remedy}", file=path, layer=one and one.name,
-            layer_type=one and one.type)
+        if len(unknown) == 1:
+            lp, paths = unknown[0]
+            raise CaffeFormatError(f"holds field(s) that are not in {schema.label}: "
+                                   f"{', '.join(paths)}; {remedy}", file=path, layer=lp.name,
+                                   layer_type=lp.type)
+        raise CaffeFormatError(f"{len(unknown)} layers hold fields that are not in "
+                               f"{schema.label}: {_listing(unknown)}; {remedy}", file=path)
     if ignored:
         where = f"{path}: " if path else ""
         warnings.warn(f"{where}fields of {schema.source} that BVLC Caffe lacks are ignored: "
