@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import converter
 from converter import layers as catalogue
@@ -168,11 +170,32 @@ def test_custom_type_from_fork_caffemodel_converts_to_torch(tmp_path, normalize)
     np.testing.assert_allclose(got, reference(x, w, b, scale, 1e-6), rtol=1e-5, atol=1e-5)
 
 
-def test_cli_caffe2torch_with_caffe_proto(tmp_path, normalize, capsys):
-    path, _ = fork_caffemodel(tmp_path, load_schema(FORK))
+def test_cli_caffe2torch_with_caffe_proto_and_load_torch(tmp_path, normalize, capsys):
+    """The written file carries the fork schema: load_torch needs only the registrations."""
+    import torch
+    path, (w, b, scale) = fork_caffemodel(tmp_path, load_schema(FORK))
     out = tmp_path / "out.safetensors"
     assert main(["caffe2torch", str(path), "--caffe-proto", str(FORK), "-o", str(out)]) == 0
-    assert out.stat().st_size > 0
+    module, _ = converter.load_torch(out)
+    x = np.random.RandomState(2).standard_normal((1, 3, 8, 8)).astype(np.float32)
+    got = module(torch.from_numpy(x)).detach().numpy()
+    np.testing.assert_allclose(got, reference(x, w, b, scale, 1e-6), rtol=1e-5, atol=1e-5)
+
+
+def test_type_without_a_backend_converter_is_unsupported_there(tmp_path, normalize):
+    """Registered for the IR and torch only: MXNet names the layer and the back end."""
+    pytest.importorskip("mxnet")
+    from converter.backends.mxnet import to_mxnet
+    path, _ = fork_caffemodel(tmp_path, load_schema(FORK))
+    net, weights = converter.load_caffe(path, caffe_proto=FORK)
+    with pytest.raises(UnsupportedLayerError, match="'norm1' \\(Normalize\\).* to MXNet|"
+                                                    "to MXNet.*'norm1' \\(Normalize\\)"):
+        to_mxnet(net, weights)
+
+
+def test_register_refuses_a_builtin_type():
+    with pytest.raises(ValueError, match="already registered"):
+        catalogue.register("Pooling")(type("Again", (catalogue.LayerType,), {}))
 
 
 def test_unknown_fork_types_listed_at_once(tmp_path):
@@ -276,3 +299,25 @@ def test_corrupt_fork_schema_is_one_line_exit_2(tmp_path, case, capsys):
     assert code == 2
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1
     assert re.search(re.escape(str(bad)), err)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_mutated_fork_schema_is_read_or_refused_in_one_line(tmp_path_factory, data):
+    """Byte edits of a fork schema: it compiles, or CaffeFormatError names it (no other error)."""
+    text = bytearray(FORK.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(text) - 1))
+        op = data.draw(st.sampled_from(["flip", "cut", "dup"]))
+        if op == "flip":
+            text[at] = data.draw(st.integers(0, 255))
+        elif op == "cut":
+            del text[at:at + data.draw(st.integers(1, 40))]
+        else:
+            text[at:at] = text[at:at + data.draw(st.integers(1, 40))]
+    path = tmp_path_factory.mktemp("fuzz") / "fork.proto"
+    path.write_bytes(bytes(text))
+    try:
+        load_schema(path)
+    except CaffeFormatError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)

@@ -33,7 +33,7 @@ from .blobs import blob_to_array
 from .proto import NetParameter
 from .parse import (check_binary_start, parse_binary_net, parse_binaryproto, parse_text,
                     read_bytes, read_text)
-from .schema import Schema, fork_fields, schema_of, unknown_fields
+from .schema import Schema, check_fields, schema_of
 from .v1 import upgrade_v1_layer
 
 Weights = Dict[str, List[np.ndarray]]
@@ -307,7 +307,7 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
     if phase is not None:
         layers = _phase_layers(layers, phase, bool(inputs), path)
     check_supported(layers, path, deploy=phase is not None)
-    check_fields(layers, path, schema_of(netp))
+    check_fields([lp for lp in layers if lp.type not in DROPPED_TYPES], path, schema_of(netp))
     for name, shape in inputs.items():
         if input_shape is not None and (shape is None or len(inputs) == 1):
             inputs[name] = shape = tuple(input_shape)
@@ -359,57 +359,6 @@ def read_caffemodel(path, schema: Optional[Schema] = None) -> "NetParameter":  #
     """Parse a binary .caffemodel into a NetParameter (CaffeFormatError if it is not one)."""
     check_binary_start(path)
     return parse_binary_net(read_bytes(path, what="caffemodel"), path, schema)
-
-
-#: Fork-only fields known to change what a layer computes: refused, never ignored.
-SEMANTIC_FORK_FIELDS = {
-    "pooling_param.ceil_mode": "it changes the pooled size, and its meaning in this fork "
-                               "is not proven against that fork's Caffe; write the layer with "
-                               "BVLC's round_mode (CEIL or FLOOR) instead",
-}
-
-
-def _listing(found) -> str:
-    shown = "; ".join(f"'{lp.name}' ({lp.type}): {', '.join(paths)}" for lp, paths in found[:8])
-    return shown + (f"; and {len(found) - 8} more layer(s)" if len(found) > 8 else "")
-
-
-def check_fields(layers, path, schema: Schema) -> None:
-    """Refuse fields a binary file holds that ``schema`` does not define, and fork-only
-    fields whose meaning matters (:data:`SEMANTIC_FORK_FIELDS`); warn, in one line, about the
-    other fork-only fields of known types, which are ignored. A registered custom type's
-    own parameter field is its own."""
-    unknown, ignored = [], []
-    for lp in layers:
-        if lp.type in DROPPED_TYPES:
-            continue
-        extra = unknown_fields(lp)
-        if extra:
-            unknown.append((lp, extra))
-        entry = LAYERS.get(lp.type)
-        fork = fork_fields(lp, schema, entry.field if entry is not None else None)
-        for field in fork:
-            if field in SEMANTIC_FORK_FIELDS:
-                raise UnsupportedLayerError(
-                    f"fork field {field} ({schema.source}) cannot be converted: "
-                    f"{SEMANTIC_FORK_FIELDS[field]}", file=path, layer=lp.name,
-                    layer_type=lp.type)
-        if fork:
-            ignored.append((lp, fork))
-    if unknown:
-        remedy = ("a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
-                  if schema.source is None else "is it the schema the file was written with?")
-        if len(unknown) == 1:
-            lp, paths = unknown[0]
-            raise CaffeFormatError(f"holds field(s) that are not in {schema.label}: "
-                                   f"{', '.join(paths)}; {remedy}", file=path, layer=lp.name,
-                                   layer_type=lp.type)
-        raise CaffeFormatError(f"{len(unknown)} layers hold fields that are not in "
-                               f"{schema.label}: {_listing(unknown)}; {remedy}", file=path)
-    if ignored:
-        where = f"{path}: " if path else ""
-        warnings.warn(f"{where}fields of {schema.source} that BVLC Caffe lacks are ignored: "
-                      f"{_listing(ignored)}", stacklevel=3)
 
 
 def read_binaryproto(path) -> np.ndarray:

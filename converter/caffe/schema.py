@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import hashlib
 import types
+import warnings
 from typing import Dict, List, Optional, Set, Tuple
 
 from google.protobuf import descriptor_pb2, descriptor_pool, unknown_fields as pb_unknown
 from google.protobuf.internal.enum_type_wrapper import EnumTypeWrapper
 
-from ..errors import CaffeFormatError
+from ..errors import CaffeFormatError, UnsupportedLayerError
 from ..fileio import MAX_TEXT_BYTES
+from ..layers import LAYERS
 from . import proto
 from .protoc import compile_proto
 
@@ -245,3 +247,53 @@ def unknown_fields(lp) -> List[str]:
         for item in items:
             found += [f"{path}.#{f.field_number}" for f in pb_unknown.UnknownFieldSet(item)]
     return found
+
+
+#: Fork-only fields known to change what a layer computes: refused, never ignored.
+SEMANTIC_FORK_FIELDS = {
+    "pooling_param.ceil_mode": "it changes the pooled size, and its meaning in this fork "
+                               "is not proven against that fork's Caffe; write the layer with "
+                               "BVLC's round_mode (CEIL or FLOOR) instead",
+}
+
+
+def _listing(found) -> str:
+    shown = "; ".join(f"'{lp.name}' ({lp.type}): {', '.join(paths)}" for lp, paths in found[:8])
+    return shown + (f"; and {len(found) - 8} more layer(s)" if len(found) > 8 else "")
+
+
+def check_fields(layers, path, schema: Schema) -> None:
+    """Refuse fields a binary file holds that ``schema`` does not define, and fork-only
+    fields whose meaning matters (:data:`SEMANTIC_FORK_FIELDS`); warn, in one line, about the
+    other fork-only fields of known types, which are ignored. A registered custom type's
+    own parameter field is its own."""
+    unknown, ignored = [], []
+    for lp in layers:
+        extra = unknown_fields(lp)
+        if extra:
+            unknown.append((lp, extra))
+        entry = LAYERS.get(lp.type)
+        fork = fork_fields(lp, schema, entry.field if entry is not None else None)
+        for field in fork:
+            if field in SEMANTIC_FORK_FIELDS:
+                raise UnsupportedLayerError(
+                    f"fork field {field} ({schema.source}) cannot be converted: "
+                    f"{SEMANTIC_FORK_FIELDS[field]}", file=path, layer=lp.name,
+                    layer_type=lp.type)
+        if fork:
+            ignored.append((lp, fork))
+    if unknown:
+        remedy = ("a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
+                  if schema.source is None else "is it the schema the file was written with?")
+        if len(unknown) == 1:
+            lp, paths = unknown[0]
+            raise CaffeFormatError(f"holds field(s) that are not in {schema.label}: "
+                                   f"{', '.join(paths)}; {remedy}", file=path, layer=lp.name,
+                                   layer_type=lp.type)
+        raise CaffeFormatError(f"{len(unknown)} layers hold fields that are not in "
+                               f"{schema.label}: {_listing(unknown)}; {remedy}", file=path)
+    if ignored:
+        where = f"{path}: " if path else ""
+        warnings.warn(f"{where}fields of {schema.source} that BVLC Caffe lacks are ignored: "
+                      f"{_listing(ignored)}", stacklevel=3)
+
