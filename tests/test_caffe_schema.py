@@ -321,3 +321,19 @@ def test_mutated_fork_schema_is_read_or_refused_in_one_line(tmp_path_factory, da
         load_schema(path)
     except CaffeFormatError as exc:
         assert "\n" not in str(exc) and str(path) in str(exc)
+
+
+def test_prototxt_and_caffemodel_both_read_with_the_fork_schema(tmp_path, normalize):
+    path, _ = fork_caffemodel(tmp_path, load_schema(FORK))
+    proto = write(tmp_path, "deploy.prototxt", net_text())
+    net, weights = converter.load_caffe(path, proto, caffe_proto=FORK)
+    assert net.layer("norm1").params == NormalizeParam(False, False, 1e-6)
+    assert [a.shape for a in weights["norm1"]] == [(4,)]
+
+
+@pytest.mark.parametrize("command", [["caffe2torch", "m"], ["caffe2mxnet", "m"],
+                                     ["verify", "m", "--golden", "g.h5"]])
+def test_every_reading_command_takes_caffe_proto(command):
+    from converter.cli.convert import make_parser
+    args = make_parser().parse_args(command + ["--caffe-proto", "fork.proto"])
+    assert args.caffe_proto == "fork.proto"
