@@ -337,3 +337,27 @@ def test_every_reading_command_takes_caffe_proto(command):
     from converter.cli.convert import make_parser
     args = make_parser().parse_args(command + ["--caffe-proto", "fork.proto"])
     assert args.caffe_proto == "fork.proto"
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.data())
+def test_mutated_fork_caffemodel_loads_or_is_refused(tmp_path_factory, normalize, data):
+    """Byte edits of a fork-schema caffemodel read with the fork schema: a net, or one
+    ConverterError naming the file (never another exception)."""
+    from converter.errors import ConverterError
+    folder = tmp_path_factory.mktemp("fuzz")
+    path, _ = fork_caffemodel(folder, load_schema(FORK))
+    blob = bytearray(path.read_bytes())
+    for _ in range(data.draw(st.integers(1, 3))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        if data.draw(st.booleans()):
+            blob[at] = data.draw(st.integers(0, 255))
+        else:
+            del blob[at:at + data.draw(st.integers(1, 16))]
+    path.write_bytes(bytes(blob))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            converter.load_caffe(path, caffe_proto=FORK)
+        except ConverterError as exc:
+            assert "\n" not in str(exc) and str(path) in str(exc)
