@@ -222,9 +222,7 @@ def _unknown_field_text(match, line, cls) -> str:
     schema = schema_of(cls)
     message, field = match.groups()
     where = f" (line {line})" if line else ""
-    remedy = ("a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
-              if schema.source is None else "is it the schema the file was written with?")
-    return (f"unknown field '{field}' in {message}{where}: not in {schema.label}; {remedy}")
+    return f"unknown field '{field}' in {message}{where}: not in {schema.label}; {schema.remedy}"
 
 
 def read_text(path) -> str:

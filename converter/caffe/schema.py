@@ -53,6 +53,13 @@ class Schema:
         """How messages name the schema: "BVLC Caffe's caffe.proto" or the fork's file."""
         return "BVLC Caffe's caffe.proto" if self.source is None else str(self.source)
 
+    @property
+    def remedy(self) -> str:
+        """What to do about a field the schema lacks (the end of that error line)."""
+        if self.source is None:
+            return "a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
+        return "is it the schema the file was written with?"
+
 
 BVLC = Schema(proto.pb)
 _SCHEMAS[proto.PROTO_NAME] = BVLC
@@ -283,8 +290,7 @@ def check_fields(layers, path, schema: Schema) -> None:
         if fork:
             ignored.append((lp, fork))
     if unknown:
-        remedy = ("a Caffe fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto"
-                  if schema.source is None else "is it the schema the file was written with?")
+        remedy = schema.remedy
         if len(unknown) == 1:
             lp, paths = unknown[0]
             raise CaffeFormatError(f"holds field(s) that are not in {schema.label}: "
