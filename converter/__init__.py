@@ -24,3 +24,24 @@ def load_torch(path):
     ``(module, preprocess)``."""
     from .backends.torch.export import load_torch as _load
     return _load(path)
+
+
+def from_torch(model, example_inputs=None, **kwargs):
+    """Lower an ``nn.Module`` or ``torch.export.ExportedProgram`` to ``(net, weights)`` for
+    Caffe; see converter.frontends.torch."""
+    from .frontends.torch import from_torch as _from_torch
+    return _from_torch(model, example_inputs, **kwargs)
+
+
+def from_mxnet(symbol, arg_params, aux_params, input_shapes, **kwargs):
+    """Lower an MXNet symbol and its parameters to ``(net, weights)`` for Caffe; see
+    converter.frontends.mxnet."""
+    from .frontends.mxnet import from_mxnet as _from_mxnet
+    return _from_mxnet(symbol, arg_params, aux_params, input_shapes, **kwargs)
+
+
+def save_caffe(net, weights, prefix):
+    """Write ``PREFIX.prototxt`` (deploy) and ``PREFIX.caffemodel`` atomically; see
+    converter.frontends.save."""
+    from .frontends.save import save_caffe as _save
+    return _save(net, weights, prefix)

@@ -14,6 +14,7 @@ from typing import List, Optional, Sequence
 from .. import __version__
 from ..errors import ConverterError, UsageError
 from .common import OneLineParser, run_main
+from .export import add_export_commands
 
 PROG = "resnet-convert"
 
@@ -149,6 +150,7 @@ def make_parser() -> argparse.ArgumentParser:
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_caffe2mxnet)
     _add_verify(sub)
+    add_export_commands(sub, _int_list)
     return parser
 
 
