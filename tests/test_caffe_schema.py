@@ -231,6 +231,18 @@ def test_fork_field_without_schema_is_one_clear_line(tmp_path, form):
     assert ("ceil_mode" if form == "prototxt" else "pooling_param.#40") in message
 
 
+def test_unknown_types_in_a_fork_caffemodel_without_schema_hint_at_it(tmp_path):
+    path, _ = fork_caffemodel(tmp_path, load_schema(FORK))
+    with pytest.raises(UnsupportedLayerError) as exc:
+        converter.load_caffe(path)
+    message = str(exc.value)
+    assert "'norm1' (Normalize)" in message and "pass --caffe-proto FORK.proto" in message
+    assert "\n" not in message
+    with pytest.raises(UnsupportedLayerError) as exc:  # with the schema: no such hint
+        converter.load_caffe(path, caffe_proto=FORK)
+    assert "--caffe-proto" not in str(exc.value)
+
+
 def test_fork_only_fields_of_known_types_warn_once(tmp_path, normalize):
     proto = write(tmp_path, "n.prototxt", net_text(conv="prefer_fast_path: true"))
     with warnings.catch_warnings(record=True) as caught:

@@ -33,7 +33,7 @@ from .blobs import blob_to_array
 from .proto import NetParameter
 from .parse import (check_binary_start, parse_binary_net, parse_binaryproto, parse_text,
                     read_bytes, read_text)
-from .schema import Schema, check_fields, schema_of
+from .schema import Schema, check_fields, fork_hint, schema_of
 from .v1 import upgrade_v1_layer
 
 Weights = Dict[str, List[np.ndarray]]
@@ -306,7 +306,11 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
     inputs, style = _declared_inputs(netp, path)
     if phase is not None:
         layers = _phase_layers(layers, phase, bool(inputs), path)
-    check_supported(layers, path, deploy=phase is not None)
+    try:
+        check_supported(layers, path, deploy=phase is not None)
+    except UnsupportedLayerError as exc:
+        exc.message += fork_hint(layers, schema_of(netp))
+        raise
     check_fields([lp for lp in layers if lp.type not in DROPPED_TYPES], path, schema_of(netp))
     for name, shape in inputs.items():
         if input_shape is not None and (shape is None or len(inputs) == 1):

@@ -32,6 +32,7 @@ from .protoc import compile_proto
 
 #: (message full name, field name) pairs a fork adds to BVLC's schema.
 ForkOnly = Set[Tuple[str, str]]
+_HINT_LAYERS = 1000
 _FREE_NUMBER = 536_000_000  # far above any real field number, below protobuf's 2^29 - 1
 _SCHEMAS: Dict[str, "Schema"] = {}
 
@@ -267,6 +268,16 @@ SEMANTIC_FORK_FIELDS = {
 def _listing(found) -> str:
     shown = "; ".join(f"'{lp.name}' ({lp.type}): {', '.join(paths)}" for lp, paths in found[:8])
     return shown + (f"; and {len(found) - 8} more layer(s)" if len(found) > 8 else "")
+
+
+def fork_hint(layers, schema: Schema) -> str:
+    """For the unsupported-layer report: a hint to pass ``--caffe-proto`` when layers hold
+    fields BVLC Caffe lacks (a fork's file read without its schema), else "". Only the
+    first layers are looked at: a corrupt file may hold 10^5 of them, and a hint is a hint."""
+    if schema.source is not None or not any(unknown_fields(lp) for lp in layers[:_HINT_LAYERS]):
+        return ""
+    return (". The file also holds fields that are not in BVLC Caffe's caffe.proto: a Caffe "
+            "fork's file? pass --caffe-proto FORK.proto, the fork's caffe.proto")
 
 
 def check_fields(layers, path, schema: Schema) -> None:
