@@ -28,7 +28,7 @@ def load(path, fast: bool):
     from converter.caffe import loader as W
     orig = W.read_skeleton
     if not fast:
-        W.read_skeleton = lambda p: None
+        W.read_skeleton = lambda p, schema=None: None
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -31,6 +31,7 @@ class Options:
     rgb: bool = False
     fold_bn: bool = False
     allow_nonfinite: bool = False
+    caffe_proto: Optional[str] = None
 
 
 def load_for_conversion(model, opts: Options, *, lazy: bool = False):
@@ -39,7 +40,8 @@ def load_for_conversion(model, opts: Options, *, lazy: bool = False):
     (see :func:`converter.caffe.loader.load_caffe`)."""
     from .caffe.loader import load_caffe
     net, weights = load_caffe(model, opts.prototxt, opts.input_shape,
-                              allow_nonfinite=opts.allow_nonfinite, lazy=lazy)
+                              allow_nonfinite=opts.allow_nonfinite, lazy=lazy,
+                              caffe_proto=opts.caffe_proto)
     _check_outputs(net, opts.outputs, model)
     pre = make_preprocess(net, opts.mean, opts.mean_values)
     if opts.rgb:
@@ -157,7 +159,7 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
 
 def _check_paths(outputs: Sequence, model, opts: Options) -> None:
     """Before any work: no output may be an input, and every output folder must take it."""
-    check_outputs(outputs, [model, opts.prototxt, opts.mean])
+    check_outputs(outputs, [model, opts.prototxt, opts.mean, opts.caffe_proto])
     check_writable(*outputs)
 
 

@@ -265,17 +265,19 @@ def run_mxnet(net, weights, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarr
 
 def verify_model(model, golden_path, framework: str = "torch", prototxt=None,
                  device: str = "cpu", atol: Optional[float] = None,
-                 rtol: Optional[float] = None, float64: bool = False) -> Report:
+                 rtol: Optional[float] = None, float64: bool = False,
+                 caffe_proto=None) -> Report:
     """Convert ``model`` (a .caffemodel) and compare it blob by blob with ``golden_path``.
 
     ``float64``: run the converted torch module in float64 and compare it with the golden
     file's float64 reference (``compare_float64``) instead of with Caffe's float32 output.
+    ``caffe_proto``: the schema of the Caffe fork that wrote the files, if any.
     """
     from .caffe.loader import load_caffe
     golden = read_golden(golden_path)
     if float64:
         _check_float64(golden, framework, atol, rtol)
-    net, weights = load_caffe(model, prototxt)
+    net, weights = load_caffe(model, prototxt, caffe_proto=caffe_proto)
     missing = [n for n in net.input_blobs() if n not in golden.inputs]
     if missing:
         raise UsageError(f"the golden file has no input named {', '.join(missing)}",

@@ -28,6 +28,7 @@ import pytest
 
 import fuzz_corpus as F
 from converter.caffe.proto import NetParameter
+from converter.caffe.wire import encode_varint
 from converter.caffe.writer import net_to_proto
 from converter.cli.convert import main
 
@@ -88,6 +89,12 @@ def _add_extra_fc(netp) -> None:
     extra = netp.layer.add()
     extra.CopyFrom(_layer(netp, "fc"))
     extra.name, extra.top[0] = "fc_extra", "fc_extra"
+
+
+def _fork_field(netp) -> None:
+    """A fork's field (number 40, unknown to BVLC) in the pooling layer's parameters."""
+    pool = _layer(netp, "pool")
+    pool.pooling_param.MergeFromString(encode_varint(40 << 3) + b"\x00")
 
 
 def _rename_layer(old: str, new: str) -> str:
@@ -166,7 +173,22 @@ CLASSES = [
     BadInput("Caffe-fork field (ceil_mode in pooling_param)",
              lambda: (_model(), _proto(_tiny().prototxt.replace("pool: MAX", "pool: MAX ceil_mode: true")),
                       _convert("--prototxt", PROTO))[2],
-             "ceil_mode.*not a BVLC Caffe field", file=PROTO, layer="pool"),
+             "unknown field 'ceil_mode' in PoolingParameter .*pass --caffe-proto FORK.proto",
+             file=PROTO, layer="pool"),
+    BadInput("Caffe-fork field in a binary caffemodel (no --caffe-proto)",
+             lambda: (_model(_edited(_fork_field)), _convert())[1],
+             "holds field\\(s\\) that are not in BVLC.*pooling_param.#40.*"
+             "pass --caffe-proto FORK.proto", layer="pool"),
+    BadInput("corrupt --caffe-proto schema",
+             lambda: (_model(), Path("fork.proto").write_text("message LayerParameter {"),
+                      _convert("--caffe-proto", "fork.proto"))[2],
+             "not a proto2 schema this converter can read: unexpected end of file",
+             file="fork.proto"),
+    BadInput("--caffe-proto schema that renumbers a BVLC field",
+             lambda: (_model(), Path("fork.proto").write_text(
+                 "message LayerParameter { optional string name = 7; }"),
+                      _convert("--caffe-proto", "fork.proto"))[2],
+             "LayerParameter.name is field 7 here but 1 in BVLC Caffe", file="fork.proto"),
     BadInput("NaN/Inf weights (without --allow-nonfinite)",
              lambda: (_model(_nan_model()), _convert())[1],
              "blob 0 holds 1 NaN/Inf value\\(s\\); pass --allow-nonfinite", layer="fc"),

@@ -25,6 +25,7 @@ from ..layers import legacy_shape_matches
 from .blobs import CaffeFile, FileBlob, blob_shape, blob_to_array, check_finite, is_legacy
 from .reader import (DROPPED_TYPES, layer_messages, net_from_proto, read_caffemodel,
                      read_prototxt)
+from .schema import load_schema
 from .wire import BlobData, Values, read_skeleton
 
 #: layer name -> blobs in Caffe order: arrays, or FileBlobs where loaded lazily.
@@ -132,7 +133,8 @@ def _validated(net: Net, path) -> None:
 
 
 def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None, *,
-               allow_nonfinite: bool = False, lazy: bool = False) -> Tuple[Net, Weights]:
+               allow_nonfinite: bool = False, lazy: bool = False,
+               caffe_proto=None) -> Tuple[Net, Weights]:
     """Load a caffemodel into ``(Net, weights)``; the deploy (TEST-phase) net.
 
     The net comes from ``prototxt`` if given, else from the layer definitions stored in the
@@ -141,10 +143,15 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
 
     ``lazy``: where the file's layout allows it, blobs stored as float32 ``data`` are
     returned as FileBlobs (read, and checked for NaN/Inf, when used); the rest are arrays.
+
+    ``caffe_proto``: the ``caffe.proto`` of the Caffe fork that wrote the files (a path, or a
+    :class:`~converter.caffe.schema.Schema`); see :mod:`converter.caffe.schema`.
     """
+    schema = load_schema(caffe_proto) if caffe_proto is not None else None
     check_input(path, "caffemodel")  # before any open(): a FIFO would block it forever
-    fast = read_skeleton(path)
-    model, blob_data, handle = fast if fast is not None else (read_caffemodel(path), None, None)
+    fast = read_skeleton(path, schema)
+    model, blob_data, handle = fast if fast is not None else \
+        (read_caffemodel(path, schema), None, None)
     try:
         lazy_file = handle is not None and lazy  # the fast path knows where values lie
         source = CaffeFile(path, os.fstat(handle.fileno())) if lazy_file else None
@@ -156,7 +163,8 @@ def load_caffe(path, prototxt=None, input_shape: Optional[Sequence[int]] = None,
             handle.close()
     channels = first_conv_channels(weights, types)
     if prototxt is not None:
-        net = read_prototxt(prototxt, input_shape=input_shape, input_channels=channels)
+        net = read_prototxt(prototxt, input_shape=input_shape, input_channels=channels,
+                            schema=schema)
         net_file = prototxt
     else:
         net = net_from_proto(model, path, input_shape=input_shape, input_channels=channels)

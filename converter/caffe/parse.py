@@ -148,9 +148,10 @@ def _invalid_string(msg, where: str = "") -> str | None:
     return None
 
 
-def parse_binary_net(data: bytes, path=None) -> NetParameter:
-    """Parse a .caffemodel; a message without layers is refused as "not a Caffe model"."""
-    net = parse_binary(data, path)
+def parse_binary_net(data: bytes, path=None, schema=None) -> NetParameter:
+    """Parse a .caffemodel (with ``schema``, a fork's: :mod:`converter.caffe.schema`); a
+    message without layers is refused as "not a Caffe model"."""
+    net = parse_binary(data, path, NetParameter if schema is None else schema.NetParameter)
     if not len(net.layer) and not len(net.layers):
         hint = _not_a(data, "Caffe model (.caffemodel)", path)
         if hint:
@@ -204,12 +205,24 @@ def parse_text(text: str, path=None, cls=NetParameter, what="prototxt"):
         line = exc.GetLine() if hasattr(exc, "GetLine") else None
         column = exc.GetColumn() if hasattr(exc, "GetColumn") else 0
         layer = layer_at_line(text, line, column or 0) if line else None
-        detail = str(exc)
-        if "has no field named" in detail:
-            detail += (" (not a BVLC Caffe field: the file is of another kind, or comes from "
-                       "a Caffe fork whose extensions are not supported)")
-        raise CaffeFormatError(f"invalid {what}: {detail}", file=path, layer=layer) from None
+        unknown = _NO_FIELD.search(str(exc))
+        if unknown:
+            raise CaffeFormatError(_unknown_field_text(unknown, line, cls), file=path,
+                                   layer=layer) from None
+        raise CaffeFormatError(f"invalid {what}: {exc}", file=path, layer=layer) from None
     return msg
+
+
+_NO_FIELD = re.compile(r'Message type "(?:[\w.]*\.)?(\w+)" has no field named "(\w+)"')
+
+
+def _unknown_field_text(match, line, cls) -> str:
+    """One line for a field the schema lacks: its name, message, line and the remedy."""
+    from .schema import schema_of
+    schema = schema_of(cls)
+    message, field = match.groups()
+    where = f" (line {line})" if line else ""
+    return f"unknown field '{field}' in {message}{where}: not in {schema.label}; {schema.remedy}"
 
 
 def read_text(path) -> str:

@@ -25,7 +25,7 @@ from .protoc import compile_proto
 PROTO_NAME = "resnet_convert/caffe.proto"
 
 
-def _message_class(descriptor):
+def message_class(descriptor):
     """The concrete message class for ``descriptor`` on any protobuf >= 4."""
     get = getattr(message_factory, "GetMessageClass", None)
     if get is not None:  # protobuf >= 4.22
@@ -41,7 +41,7 @@ def _build() -> types.SimpleNamespace:
         file_desc = pool.FindFileByName(PROTO_NAME)
     ns = types.SimpleNamespace(DESCRIPTOR=file_desc, pool=pool)
     for name, desc in file_desc.message_types_by_name.items():
-        setattr(ns, name, _message_class(desc))
+        setattr(ns, name, message_class(desc))
     for name, enum in file_desc.enum_types_by_name.items():
         setattr(ns, name, EnumTypeWrapper(enum))
     return ns

@@ -30,9 +30,10 @@ from ..fileio import MAX_TEXT_BYTES
 from ..ir import InputParam, Layer, Net, ParamSpec
 from ..layers import LAYERS, layer_type, read_transform, shortest_floats, unsupported_error
 from .blobs import blob_to_array
+from .proto import NetParameter
 from .parse import (check_binary_start, parse_binary_net, parse_binaryproto, parse_text,
                     read_bytes, read_text)
-from .proto import LayerParameter
+from .schema import Schema, check_fields, fork_hint, schema_of
 from .v1 import upgrade_v1_layer
 
 Weights = Dict[str, List[np.ndarray]]
@@ -59,7 +60,8 @@ def layer_messages(netp, path=None) -> List:
         raise CaffeFormatError("the file mixes new-style 'layer' and legacy V1 'layers' "
                                "entries; Caffe refuses such nets", file=path)
     if len(netp.layers):
-        return [upgrade_v1_layer(v1, LayerParameter, file=path) for v1 in netp.layers]
+        cls = schema_of(netp).LayerParameter
+        return [upgrade_v1_layer(v1, cls, file=path) for v1 in netp.layers]
     return list(netp.layer)
 
 
@@ -304,7 +306,12 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
     inputs, style = _declared_inputs(netp, path)
     if phase is not None:
         layers = _phase_layers(layers, phase, bool(inputs), path)
-    check_supported(layers, path, deploy=phase is not None)
+    try:
+        check_supported(layers, path, deploy=phase is not None)
+    except UnsupportedLayerError as exc:
+        exc.message += fork_hint(layers, schema_of(netp))
+        raise
+    check_fields([lp for lp in layers if lp.type not in DROPPED_TYPES], path, schema_of(netp))
     for name, shape in inputs.items():
         if input_shape is not None and (shape is None or len(inputs) == 1):
             inputs[name] = shape = tuple(input_shape)
@@ -337,20 +344,25 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
     return net
 
 
-def parse_prototxt_text(text: str, path=None, **kwargs) -> Net:
-    """Parse prototxt ``text`` into an IR Net (keyword arguments as :func:`net_from_proto`)."""
-    return net_from_proto(parse_text(text, path), path, **kwargs)
+def parse_prototxt_text(text: str, path=None, *, schema: Optional[Schema] = None,
+                        **kwargs) -> Net:
+    """Parse prototxt ``text`` into an IR Net, with ``schema`` (a fork's, from
+    :func:`converter.caffe.schema.load_schema`) or BVLC's (keyword arguments as
+    :func:`net_from_proto`)."""
+    cls = NetParameter if schema is None else schema.NetParameter
+    return net_from_proto(parse_text(text, path, cls), path, **kwargs)
 
 
 def read_prototxt(path, **kwargs) -> Net:
-    """Read a prototxt file into an IR Net (keyword arguments as :func:`net_from_proto`)."""
+    """Read a prototxt file into an IR Net (keyword arguments as
+    :func:`parse_prototxt_text`)."""
     return parse_prototxt_text(read_text(path), path, **kwargs)
 
 
-def read_caffemodel(path) -> "NetParameter":  # noqa: F821
+def read_caffemodel(path, schema: Optional[Schema] = None) -> "NetParameter":  # noqa: F821
     """Parse a binary .caffemodel into a NetParameter (CaffeFormatError if it is not one)."""
     check_binary_start(path)
-    return parse_binary_net(read_bytes(path, what="caffemodel"), path)
+    return parse_binary_net(read_bytes(path, what="caffemodel"), path, schema)
 
 
 def read_binaryproto(path) -> np.ndarray:

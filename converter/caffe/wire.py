@@ -147,8 +147,9 @@ def split_file(buf, read) -> Tuple[bytes, BlobData]:
     return b"".join(kept), side
 
 
-def read_skeleton(path):
-    """``(NetParameter without blob values, BlobData, open file)`` for ``path``, or None when
+def read_skeleton(path, schema=None):
+    """``(NetParameter without blob values, BlobData, open file)`` for ``path`` (parsed with
+    ``schema``, a fork's, if given), or None when
     the fast path does not apply (then the caller parses the whole file, errors included).
     The caller closes the file once the values are read."""
     import mmap
@@ -165,7 +166,7 @@ def read_skeleton(path):
             return None
         with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as mm:
             skeleton, side = split_file(mm, _Reader(handle))  # mmap: indexing gives ints
-        netp = parse_binary_net(skeleton, path)
+        netp = parse_binary_net(skeleton, path, schema)
     except (_GiveUp, OSError, ValueError, ConverterError):
         handle.close()
         return None

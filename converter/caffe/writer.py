@@ -17,7 +17,7 @@ from ..fileio import atomic_write  # noqa: F401  (re-exported: writers' one atom
 from ..ir import Net
 from ..layers import layer_type
 from .blobs import array_to_blob
-from .proto import NetParameter
+from .schema import Schema, schema_for_fields
 from .v1 import downgrade_layer
 
 _PHASE_NUMBERS = {"TRAIN": 0, "TEST": 1}
@@ -54,15 +54,23 @@ def _layer_proto(layer, lp, weights: Optional[Dict[str, List[np.ndarray]]],
         lp.blobs.append(array_to_blob(array, double=double, legacy=legacy))
 
 
+def net_schema(net: Net) -> Schema:
+    """The schema that can hold ``net``: BVLC's, or the fork schema a custom layer type's
+    parameter field comes from (:func:`converter.caffe.schema.schema_for_fields`)."""
+    fields = {layer_type(layer.type, layer=layer.name).field for layer in net.layers
+              if layer.params is not None}
+    return schema_for_fields(sorted(f for f in fields if f))
+
+
 def net_to_proto(net: Net, weights=None, *, double: bool = False, legacy_blobs: bool = False,
-                 v1: bool = False) -> NetParameter:
+                 v1: bool = False, schema: Optional[Schema] = None):
     """The NetParameter of ``net`` with ``weights`` (layer name -> arrays) as blobs.
 
     ``double`` stores blobs in ``double_data``; ``legacy_blobs`` uses num/channels/height/
     width instead of BlobShape; ``v1`` writes legacy ``layers`` entries (all for testing the
-    reader against old-style files).
+    reader against old-style files). ``schema``: default :func:`net_schema`.
     """
-    netp = NetParameter()
+    netp = (schema or net_schema(net)).NetParameter()
     if net.name:
         netp.name = net.name
     _write_inputs(net, netp)

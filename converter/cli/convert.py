@@ -81,6 +81,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
                         "converted model takes RGB input")
     p.add_argument("--allow-nonfinite", action="store_true",
                    help="convert even if weights contain NaN/Inf (default: refuse)")
+    _add_caffe_proto(p)
+
+
+def _add_caffe_proto(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--caffe-proto", metavar="FORK.proto",
+                   help="the caffe.proto of the Caffe fork (SSD, Faster R-CNN, ...) that wrote "
+                        "the files; its extra fields and layer types are read")
 
 
 def _options(args):
@@ -88,7 +95,7 @@ def _options(args):
     return Options(prototxt=args.prototxt, input_shape=args.input_shape, outputs=args.outputs,
                    mean=args.mean, mean_values=args.mean_values, rgb=args.rgb,
                    fold_bn=getattr(args, "fold_bn", False),
-                   allow_nonfinite=args.allow_nonfinite)
+                   allow_nonfinite=args.allow_nonfinite, caffe_proto=args.caffe_proto)
 
 
 @contextlib.contextmanager
@@ -140,7 +147,8 @@ def cmd_verify(args) -> None:
             job.step("running the conversion on the golden input")
             report = verify_model(args.model, args.golden, framework=args.framework,
                                   prototxt=args.prototxt, device=args.device, atol=args.atol,
-                                  rtol=args.rtol, float64=args.float64)
+                                  rtol=args.rtol, float64=args.float64,
+                                  caffe_proto=args.caffe_proto)
     toolbox.plot(report, args.plot)
     print(format_report(report))
     if not report.passed:
@@ -204,6 +212,7 @@ def _add_verify(sub) -> None:
     p.add_argument("--framework", choices=("torch", "mxnet"), default="torch")
     p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    _add_caffe_proto(p)
     p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's;"
                                               " 1e-5 with --caffe)")
     p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "

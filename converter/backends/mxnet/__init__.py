@@ -5,11 +5,14 @@ One converter per Caffe layer type, in the family file named as the type's
 ``registry.py`` (converters, build context) and ``symbol.py`` (building, checkpoints,
 forward_all). The families are imported here, explicitly, so importing the package
 registers every converter.
+
+Public, stable API for custom layer types (see docs/adding-a-layer.md): :func:`register`
+(``@register("Type", check=...) def convert(ctx, layer, bottoms) -> [symbols]``).
 """
 
 from . import (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent,
                reduction, reshape)
-from .registry import CONVERTERS, NOT_CONVERTED, supported_types
+from .registry import CONVERTERS, NOT_CONVERTED, register, supported_types
 from .symbol import (forward_all, net_to_symbol_json, save_checkpoint, to_mxnet,
                      unsupported_report)
 
@@ -17,4 +20,4 @@ FAMILIES = (activation, conv, data, eltwise, indexing, inner_product, norm, pool
             reduction, reshape)
 
 __all__ = ["CONVERTERS", "FAMILIES", "NOT_CONVERTED", "forward_all", "net_to_symbol_json",
-           "save_checkpoint", "supported_types", "to_mxnet", "unsupported_report"]
+           "register", "save_checkpoint", "supported_types", "to_mxnet", "unsupported_report"]

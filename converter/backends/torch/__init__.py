@@ -7,15 +7,20 @@ One converter per Caffe layer type, in the family file named as the type's
 ``fold.py`` (BatchNorm folding), ``onednn.py`` (packed convolutions) and ``export.py``
 (safetensors, .pt2, ONNX). The families are imported here, explicitly, so importing the
 package registers every converter.
+
+Public, stable API for custom layer types (see docs/adding-a-layer.md): :func:`register`
+(``@register("Type") def convert(layer, bottom_shapes) -> CaffeModule``) and
+:class:`CaffeModule`.
 """
 
 from . import (activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent,
                reduction, reshape)
 from .net import CaffeNet, build_module, load_weights, to_torch
-from .registry import CONVERTERS, INPUT_TYPES, NOT_CONVERTED, supported_types
+from .module import CaffeModule
+from .registry import CONVERTERS, INPUT_TYPES, NOT_CONVERTED, register, supported_types
 
 FAMILIES = (activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent, reduction,
             reshape)
 
-__all__ = ["CONVERTERS", "CaffeNet", "FAMILIES", "INPUT_TYPES", "NOT_CONVERTED",
-           "build_module", "load_weights", "supported_types", "to_torch"]
+__all__ = ["CONVERTERS", "CaffeModule", "CaffeNet", "FAMILIES", "INPUT_TYPES", "NOT_CONVERTED",
+           "build_module", "load_weights", "register", "supported_types", "to_torch"]

@@ -21,7 +21,8 @@ import torch
 
 from ...caffe.blobs import FileBlob
 from ...caffe.reader import parse_prototxt_text
-from ...caffe.writer import prototxt_text
+from ...caffe.schema import schema_from_text
+from ...caffe.writer import net_schema, prototxt_text
 from ...errors import CaffeFormatError
 from ...fileio import atomic_output, write_bytes
 from ...ir import Net
@@ -51,9 +52,13 @@ def save_safetensors(module: CaffeNet, net: Net, path, pre: Preprocess,
 def safetensors_metadata(module: CaffeNet, net: Net, pre: Preprocess,
                          fold_bn: bool) -> Dict[str, str]:
     """What :func:`load_torch` needs besides the tensors to rebuild ``module``."""
-    return {"format": FORMAT, "prototxt": prototxt_text(net),
+    meta = {"format": FORMAT, "prototxt": prototxt_text(net),
             "outputs": json.dumps(module.output_names), "fold_bn": json.dumps(fold_bn),
             "single_output": json.dumps(module.single_output), "preprocess": pre.to_json()}
+    schema = net_schema(net)
+    if schema.text is not None:  # a custom type's fields: the file carries their schema
+        meta["caffe_proto"] = schema.text
+    return meta
 
 
 def save_safetensors_streamed(module: CaffeNet, net: Net, weights, path, pre: Preprocess,
@@ -122,7 +127,8 @@ def load_torch(path) -> Tuple[CaffeNet, Preprocess]:
     if meta.get("format") != FORMAT:
         raise CaffeFormatError("not a resnet-convert torch file (no metadata)", file=path)
     mean = tensors.pop(MEAN_KEY, None)
-    net = parse_prototxt_text(meta["prototxt"], path)
+    schema = schema_from_text(meta["caffe_proto"], path) if "caffe_proto" in meta else None
+    net = parse_prototxt_text(meta["prototxt"], path, schema=schema)
     outputs = json.loads(meta["outputs"])
     single = json.loads(meta.get("single_output", "false"))
     module = to_torch(net, None, outputs=outputs[0] if single else outputs,
