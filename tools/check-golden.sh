@@ -2,7 +2,7 @@
 # Re-derive golden files in real Caffe and compare with the committed ones.
 #
 # Usage: tools/check-golden.sh [--all] [--strict]             (run as root)
-#   default: the small cases (groups "layers" and "generated"), in about a
+#   default: the small cases (groups "layers", "generated", "dataforms"), in about a
 #   minute; --all adds Kaiming's ImageNet nets (a few minutes more; their
 #   prototxts come from ../shared, else from the text stored in golden/).
 #   --strict: require bitwise equality (see tools/compare_golden.py).
@@ -10,7 +10,7 @@
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
-SELECT="--group layers --group generated"
+SELECT="--group layers --group generated --group dataforms"
 STRICT=""
 for arg in "$@"; do
     case "$arg" in

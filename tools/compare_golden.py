@@ -2,8 +2,8 @@
 
     python3 tools/compare_golden.py COMMITTED_DIR FRESH_DIR [--strict]
 
-Every dataset and attribute of each file in FRESH_DIR must equal its
-namesake in COMMITTED_DIR.  Equality is bitwise: the chroot's Caffe, BLAS
+Every dataset and attribute of each file in FRESH_DIR (and its
+subfolders, e.g. pending/) must equal its namesake in COMMITTED_DIR.  Equality is bitwise: the chroot's Caffe, BLAS
 and libm are fixed packages and run single-threaded, so a re-run on the
 same kind of CPU reproduces every bit.  glibc picks some libm routines
 (exp, pow) by CPU feature at run time, so on another CPU a float may move
@@ -107,7 +107,9 @@ def main(argv=None):
     parser.add_argument("--strict", action="store_true",
                         help="require bitwise equality everywhere")
     args = parser.parse_args(argv)
-    names = sorted(n for n in os.listdir(args.fresh) if n.endswith(".h5"))
+    names = sorted(os.path.relpath(os.path.join(d, n), args.fresh)
+                   for d, _, files in os.walk(args.fresh)
+                   for n in files if n.endswith(".h5"))
     failures = 0
     for name in names:
         old_path = os.path.join(args.committed, name)

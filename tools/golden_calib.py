@@ -48,7 +48,7 @@ def is_regenerated(params, name, layer_type, index):
 
 
 def fill_learned(net, seed, params):
-    """Load goldenlib weights into every Conv/Deconv/IP and Scale layer."""
+    """Load goldenlib weights into every layer that has learned blobs."""
     for name, ltype, layer in layer_table(net):
         if not layer.blobs:
             continue
@@ -62,6 +62,11 @@ def fill_learned(net, seed, params):
                     seed, ltype, name, index, blob.data.shape, transpose)
         elif ltype == "Scale":
             fill_scale(net, seed, name, layer)
+        elif (ltype, 0) in goldenlib.LEARNED_FILLERS:
+            for index, blob in enumerate(layer.blobs):
+                if not frozen(params, name, index):
+                    blob.data[...] = goldenlib.learned_blob(
+                        seed, ltype, name, index, blob.data.shape)
         elif ltype != "BatchNorm":
             raise ValueError("no synthetic filler for %s (%s)" % (name, ltype))
 

@@ -43,13 +43,18 @@ def write_strings(group, key, values):
                          dtype=dtype)
 
 
-def write_array(group, key, value):
+def write_array(group, key, value, keep_scalar=False):
     """Store an array; big ones gzip-compressed to keep golden/ small.
 
     Small arrays stay contiguous: a chunked dataset's index costs more
     bytes than compressing a few KB of random floats saves.
     """
-    value = np.ascontiguousarray(value)
+    # np.ascontiguousarray makes a 0-axis array 1-D: params keep that
+    # (1,) (golden/README.md, "Scalar blobs"); a 0-axis *activation*
+    # (Reduction over every axis) keeps shape (), as its signature does.
+    value = np.asarray(value)
+    if value.ndim or not keep_scalar:
+        value = np.ascontiguousarray(value)
     if value.size >= 16384:
         group.create_dataset(key, data=value, compression="gzip",
                              compression_opts=9, shuffle=True)
@@ -96,7 +101,8 @@ def write_blobs(h5, blobs, keep):
     root = h5.create_group("blobs")
     for name, data in blobs:
         if keep(name):
-            write_array(root, h5_name(name), np.asarray(data, np.float32))
+            write_array(root, h5_name(name), np.asarray(data, np.float32),
+                        keep_scalar=True)
 
 
 def write_params(h5, layers, keep):

@@ -45,7 +45,7 @@ def row(path, description):
         storage = h5.attrs["storage"]
         if h5.attrs["has_caffemodel"] and storage != "full":
             storage += " + caffemodel"
-        cells = ["`%s`" % os.path.basename(path), description, storage, bn_factors(h5),
+        cells = ["`%s`" % os.path.relpath(path, GOLDEN), description, storage, bn_factors(h5),
                  str(len(h5["blob_names"])), "%.2g" % h5.attrs["float64_floor"],
                  "%g" % h5.attrs["rtol"], size(path)]
     return "| " + " | ".join(cells) + " |"
@@ -57,7 +57,8 @@ def render():
     lines = [BEGIN, "| file | net | storage | BN factor | blobs | Caffe vs float64 | rtol | size |",
              "|---|---|---|---|---|---|---|---|"]
     for name, spec in cases.items():
-        lines.append(row(os.path.join(GOLDEN, name + ".h5"), spec.get("description", "")))
+        lines.append(row(os.path.join(GOLDEN, golden_cases.golden_file(spec)),
+                         spec.get("description", "")))
     return "\n".join(lines + [END])
 
 

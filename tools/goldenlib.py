@@ -105,6 +105,67 @@ def scale_params(seed, layer_name, shape):
     return gamma, beta
 
 
+#: Learned blobs of the other parameterized types, by (type, blob index):
+#: (kind, a, b) where kind "normal" means N(0, 1/fan_in)·a, fan_in being the
+#: product of all but the first axis (a weight matrix (out, in) or an Embed
+#: table, whose rows are picked, not summed: fan_in 1), and "uniform" means
+#: U(a, b).  Values stay O(1) so a wrong axis or blob order shows.
+LEARNED_FILLERS = {
+    ("Bias", 0): ("uniform", -0.5, 0.5),
+    ("PReLU", 0): ("uniform", -0.3, 0.6),      # both signs: slope < 0 exists
+    ("Embed", 0): ("normal", 1.0, None),
+    ("Embed", 1): ("uniform", -0.1, 0.1),
+    ("Parameter", 0): ("normal", 1.0, None),
+    # RNN (RNNLayer::FillUnrolledNet): W_xh, b_h, W_hh, W_ho, b_o
+    ("RNN", 0): ("normal", 1.0, None), ("RNN", 1): ("uniform", -0.1, 0.1),
+    ("RNN", 2): ("normal", 1.0, None), ("RNN", 3): ("normal", 1.0, None),
+    ("RNN", 4): ("uniform", -0.1, 0.1),
+    # LSTM (LSTMLayer::FillUnrolledNet): W_xc, b_c, W_hc
+    ("LSTM", 0): ("normal", 1.0, None), ("LSTM", 1): ("uniform", -0.1, 0.1),
+    ("LSTM", 2): ("normal", 1.0, None),
+}
+
+
+def learned_blob(seed, layer_type, layer_name, index, shape):
+    """Synthetic value of blob ``index`` of a Bias/PReLU/Embed/Parameter/
+    RNN/LSTM layer (see ``LEARNED_FILLERS``), keyed like ``param_blob``."""
+    try:
+        kind, a, b = LEARNED_FILLERS[(layer_type, index)]
+    except KeyError:
+        raise ValueError("no synthetic filler for %s blob %d"
+                         % (layer_type, index))
+    key = "%s/%d" % (layer_name, index)
+    if kind == "uniform":
+        return uniform(seed, key, shape, a, b)
+    fan_in = 1
+    if layer_type not in ("Embed", "Parameter"):
+        for dim in tuple(shape)[1:]:
+            fan_in *= int(dim)
+    values = rng(seed, key).standard_normal(size=tuple(shape))
+    return (values * (a / np.sqrt(float(fan_in)))).astype(np.float32)
+
+
+def case_input(seed, name, shape, scale=1.0, spec=None):
+    """The golden value of input ``name`` under its case's input ``spec``.
+
+    No spec: ``golden_input``.  ``{"values": [...]}``: exactly those values
+    (e.g. a Filter selector or an RNN ``cont`` marker), reshaped.
+    ``{"integers": [low, high]}``: uniform integers in [low, high) as
+    float32 (Embed, BatchReindex indices), drawn from their own stream.
+    """
+    if not spec:
+        return golden_input(seed, name, shape, scale)
+    if "values" in spec:
+        values = np.asarray(spec["values"], dtype=np.float64)
+        return values.reshape(tuple(shape)).astype(np.float32)
+    if "integers" in spec:
+        low, high = spec["integers"]
+        values = rng(seed, "__integers__/" + name).randint(
+            low, high, size=tuple(shape))
+        return values.astype(np.float32)
+    raise ValueError("unknown input spec for %s: %r" % (name, spec))
+
+
 def golden_input(seed, name, shape, scale=1.0):
     """The value of input blob ``name`` for the recorded forward pass.
 

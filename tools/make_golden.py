@@ -27,6 +27,7 @@ import golden_h5
 import golden_tolerance
 import goldenlib
 import reference64
+import reference64_ext
 
 
 def package_version(package):
@@ -42,7 +43,8 @@ def package_version(package):
 def build_net(spec, path):
     """Create the TEST-phase net, fill weights, calibrate BN, run forward.
 
-    Returns (net, inputs, batch) with ``net`` holding the golden forward.
+    Returns (net, inputs, batch, extra) with ``net`` holding the golden
+    forward; ``extra`` is empty here (see golden_dataforms for its keys).
     """
     params = golden_calib.layer_params(path)
     # Fixes Caffe's own fillers, which still set frozen (lr_mult 0) blobs.
@@ -57,10 +59,27 @@ def build_net(spec, path):
         golden_calib.set_inputs(net, seed, scale,
                                 goldenlib.calibration_input, calib)
         golden_calib.calibrate_bn(net, spec)
-    inputs = golden_calib.set_inputs(net, seed, scale,
-                                     goldenlib.golden_input, shapes)
+    specs = spec.get("inputs", {})
+
+    def maker(seed, name, shape, scale):
+        return goldenlib.case_input(seed, name, shape, scale, specs.get(name))
+    inputs = golden_calib.set_inputs(net, seed, scale, maker, shapes)
     net.forward()
-    return net, inputs, batch
+    return net, inputs, batch, {}
+
+
+def build(spec, path):
+    """Run the case's builder: synthetic inputs (default), or a data layer /
+    a train net (tools/golden_dataforms.py, imported only when needed)."""
+    kind = spec.get("builder", "synthetic")
+    if kind == "synthetic":
+        return build_net(spec, path)
+    import golden_dataforms
+    if kind == "dataform":
+        return golden_dataforms.build_dataform(spec, path)
+    if kind == "train_net":
+        return golden_dataforms.build_train_net(spec, path)
+    raise ValueError("unknown builder %r in case %s" % (kind, spec["name"]))
 
 
 def saved_caffemodel(net):
@@ -72,7 +91,7 @@ def saved_caffemodel(net):
             return handle.read()
 
 
-def write_attrs(h5, spec, batch):
+def write_attrs(h5, spec, batch, extra):
     """Root attributes: provenance, settings and comparison tolerances."""
     attrs = h5.attrs
     attrs["format"] = golden_h5.FORMAT
@@ -88,6 +107,11 @@ def write_attrs(h5, spec, batch):
         attrs[key] = spec[key]
     attrs["bn_factor_overrides"] = json.dumps(spec.get("bn_factors", {}),
                                               sort_keys=True)
+    specs = extra.get("input_specs") or spec.get("inputs")
+    if specs:
+        attrs["input_specs"] = json.dumps(specs, sort_keys=True)
+    if extra.get("dropped"):
+        attrs["dropped_blobs"] = json.dumps(sorted(extra["dropped"]))
     attrs["batch_size"] = batch
     attrs["storage"] = spec["storage"]
     attrs["has_caffemodel"] = bool(spec.get("caffemodel",
@@ -100,7 +124,8 @@ def write_attrs(h5, spec, batch):
 
 
 def float64_blobs(net, path, inputs):
-    """Every blob of ``net`` recomputed in float64 by tools/reference64.py from the
+    """Every blob of ``net`` recomputed in float64 by tools/reference64.py (and
+    reference64_ext.py for issue 14's types) from the
     weights Caffe holds and the same input."""
     params = golden_calib.layer_params(path)
     layers = [reference64.Layer(name, ltype, list(net.bottom_names[name]),
@@ -108,7 +133,7 @@ def float64_blobs(net, path, inputs):
                                 [np.array(b.data, np.float64) for b in layer.blobs])
               for name, ltype, layer in golden_calib.layer_table(net)]
     shapes = {n: tuple(b.data.shape) for n, b in net.blobs.items()}
-    return reference64.forward(layers, inputs, shapes)
+    return reference64_ext.forward(layers, inputs, shapes)
 
 
 def write_tolerances(h5, blobs, exact):
@@ -130,20 +155,23 @@ def write_tolerances(h5, blobs, exact):
     h5.attrs["float64_floor"] = float("%.3g" % max(floors.values()))
 
 
-def write_case(spec, path, out_path):
-    """Run one case and write its HDF5 file atomically to ``out_path``."""
-    net, inputs, batch = build_net(spec, path)
+def write_case(spec, path, out_path, model_dir=None):
+    """Run one case and write its HDF5 file atomically to ``out_path`` (and, with
+    ``model_dir``, the caffemodel Caffe saves to ``model_dir/<case>.caffemodel``).
+    Returns the builder's cleanup, to call once the net is gone (or None)."""
+    net, inputs, batch, extra = build(spec, path)
     full = spec["storage"] == "full"
     with_model = spec.get("caffemodel", full)
     table = golden_calib.layer_table(net)
-    blobs = [(n, b.data) for n, b in net.blobs.items()]
+    dropped = extra.get("dropped", ())
+    blobs = [(n, b.data) for n, b in net.blobs.items() if n not in dropped]
     exact = float64_blobs(net, path, inputs)
     key_blobs = set(spec.get("key_blobs", []))
     tmp_path = out_path + ".tmp"
     # libver "latest": compact object headers and groups roughly halve the
     # metadata of files with thousands of small datasets.
     with h5py.File(tmp_path, "w", libver="latest") as h5:
-        write_attrs(h5, spec, batch)
+        write_attrs(h5, spec, batch, extra)
         with open(path) as handle:
             h5.create_dataset("prototxt", data=handle.read(),
                               dtype=h5py.string_dtype(encoding="utf-8"))
@@ -156,9 +184,14 @@ def write_case(spec, path, out_path):
         write_tolerances(h5, blobs, exact)
         write_weights(h5, table, path)
         if with_model:
-            raw = np.frombuffer(saved_caffemodel(net), dtype=np.uint8)
-            golden_h5.write_array(h5, "caffemodel", raw)
+            raw = extra.get("caffemodel") or saved_caffemodel(net)
+            golden_h5.write_array(h5, "caffemodel", np.frombuffer(raw, dtype=np.uint8))
     os.replace(tmp_path, out_path)
+    if model_dir:
+        model_path = os.path.join(model_dir, spec["name"] + ".caffemodel")
+        with open(model_path, "wb") as handle:
+            handle.write(extra.get("caffemodel") or saved_caffemodel(net))
+    return extra.get("cleanup")
 
 
 def write_inputs(h5, inputs):
@@ -211,6 +244,9 @@ def parse_args(argv):
     parser.add_argument("--prototxt-from", metavar="DIR",
                         help="where a case's prototxt file is absent (Kaiming's files live "
                              "outside the repository), use the text stored in DIR/<case>.h5")
+    parser.add_argument("--caffemodel-dir", metavar="DIR",
+                        help="also write each case's caffemodel as Caffe saved it to "
+                             "DIR/<case>.caffemodel (for cases too large to store it)")
     return parser.parse_args(argv)
 
 
@@ -218,13 +254,22 @@ def main(argv=None):
     """Write one golden file per selected case."""
     args = parse_args(argv)
     caffe.set_mode_cpu()
-    os.makedirs(args.out, exist_ok=True)
+    out = os.path.abspath(args.out)  # a data-layer case changes the cwd
+    os.makedirs(out, exist_ok=True)
+    model_dir = args.caffemodel_dir and os.path.abspath(args.caffemodel_dir)
+    if model_dir:
+        os.makedirs(model_dir, exist_ok=True)
     for spec in golden_cases.selected(args):
         path = golden_cases.prototxt_path(spec)
         if not os.path.exists(path) and args.prototxt_from:
-            path = stored_prototxt(args.prototxt_from, spec["name"], args.out)
-        out_path = os.path.join(args.out, spec["name"] + ".h5")
-        write_case(spec, path, out_path)
+            stored = os.path.join(os.path.abspath(args.prototxt_from),
+                                  os.path.dirname(golden_cases.golden_file(spec)))
+            path = stored_prototxt(stored, spec["name"], out)
+        out_path = os.path.join(out, golden_cases.golden_file(spec))
+        os.makedirs(os.path.dirname(out_path), exist_ok=True)
+        cleanup = write_case(spec, path, out_path, model_dir)
+        if cleanup:
+            cleanup()  # after write_case: its net (and data threads) are gone
         print("wrote %s" % out_path, flush=True)
     return 0
 

@@ -4,9 +4,12 @@ Decisions (all in Caffe's terms):
 
 * The TEST-phase net is converted: layers are filtered with Caffe's NetStateRule logic
   (state phase TEST, level 0, no stages); loss and accuracy layers are dropped.
-* Data-type layers become an ``Input`` layer of the same name whose shape comes from
-  ``input_shape`` or, failing that, the transform's ``crop_size`` (N=1); their label top is
-  dropped with the losses that consume it.
+* Data-type layers (Data, ImageData, HDF5Data, MemoryData, WindowData, DummyData, and a
+  Python layer without bottoms) become an ``Input`` layer of the same name whose shape comes
+  from ``input_shape``, else from the layer's own parameters (``data_layer_shape``), else from
+  the transform's ``crop_size`` (N=1); their label top is dropped with the losses that
+  consume it. A net whose TEST phase has no input at all but whose TRAIN phase has a data
+  layer (a caffemodel saved from a training net) uses that layer, with a warning.
 * Caffe-inserted ``Split`` layers are folded away: SplitLayer's tops share the bottom's data,
   so rewiring consumers to the bottom is exact (even for in-place consumers).
 * In-place layers are kept as they are; ``Net.ssa()`` renames them for back ends.
@@ -17,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import warnings
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -34,7 +38,12 @@ from .v1 import upgrade_v1_layer
 Weights = Dict[str, List[np.ndarray]]
 
 _INT_MIN, _INT_MAX = -2**31, 2**31 - 1
-DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData"}
+DATA_TYPES = {"Data", "ImageData", "HDF5Data", "MemoryData", "WindowData", "DummyData",
+              "Python"}
+#: Where each data type's input shape lives when its parameters do not give it.
+_SHAPE_SOURCE = {"Data": "its database", "HDF5Data": "its HDF5 files",
+                 "Python": "its Python module", "ImageData": "its images",
+                 "WindowData": "its images"}
 #: Training-only layers dropped from the converted (TEST, deploy) net.
 DROPPED_TYPES = {"SoftmaxWithLoss", "EuclideanLoss", "SigmoidCrossEntropyLoss", "HingeLoss",
                  "InfogainLoss", "MultinomialLogisticLoss", "ContrastiveLoss", "Accuracy",
@@ -86,6 +95,9 @@ def check_supported(layers, path=None, *, deploy: bool = True) -> None:
     """Raise one UnsupportedLayerError listing every layer whose type we cannot read."""
     allowed = set(LAYERS) | ((DATA_TYPES | DROPPED_TYPES) if deploy else set())
     bad = [(lp.name, lp.type, None) for lp in layers if lp.type not in allowed]
+    bad += [(lp.name, lp.type, "a Python layer with bottoms runs user code; only Python "
+             "data layers (no bottoms) convert, as inputs")
+            for lp in layers if lp.type == "Python" and len(lp.bottom)]
     if bad:
         raise unsupported_error(bad, LAYERS, file=path)
 
@@ -121,19 +133,60 @@ def check_input_shape(shape, path=None, *, name=None, layer=None) -> None:
                                "and the blob at most 2^31-1 elements", file=path, layer=layer)
 
 
+def is_data_layer(lp) -> bool:
+    """True for a layer Caffe fills from outside the net (a Python layer only without
+    bottoms: with bottoms it computes)."""
+    return lp.type in DATA_TYPES and not (lp.type == "Python" and len(lp.bottom))
+
+
+def data_layer_shape(lp) -> Optional[tuple]:
+    """The top shape a data layer's own parameters fix (its DataLayerSetUp), or None:
+    MemoryData's batch/channels/height/width, DummyData's first shape (or legacy
+    num/channels/height/width), ImageData's batch and (crop or new_height/new_width, colour
+    or grey), WindowData's batch and crop (always 3 channels)."""
+    t = lp.transform_param
+    if lp.type == "MemoryData":
+        m = lp.memory_data_param
+        return (m.batch_size, m.channels, m.height, m.width)
+    if lp.type == "DummyData":
+        d = lp.dummy_data_param
+        if len(d.shape):
+            return tuple(int(x) for x in d.shape[0].dim)
+        if len(d.num):
+            return (d.num[0], d.channels[0], d.height[0], d.width[0])
+        return None
+    if lp.type == "ImageData":
+        p = lp.image_data_param
+        channels = 3 if p.is_color else 1
+        if t.crop_size:
+            return (p.batch_size, channels, t.crop_size, t.crop_size)
+        if p.new_height and p.new_width:
+            return (p.batch_size, channels, p.new_height, p.new_width)
+        return None
+    if lp.type == "WindowData" and t.crop_size:
+        return (lp.window_data_param.batch_size, 3, t.crop_size, t.crop_size)
+    return None
+
+
 def _data_shape(lp, input_shape, path, channels: Optional[int] = None) -> tuple:
-    """Input shape for a Data-type layer: ``input_shape`` or (1, C, crop, crop), where C is
-    the number of mean values or else ``channels`` (what the weights of the first
-    convolution expect; shape inference and weight matching check it afterwards)."""
+    """Input shape for a Data-type layer: ``input_shape``, else ``data_layer_shape``, else
+    (1, C, crop, crop), where C is the number of mean values or else ``channels`` (what the
+    weights of the first convolution expect; shape inference and weight matching check it
+    afterwards)."""
     if input_shape is not None:
         return tuple(input_shape)
+    own = data_layer_shape(lp)
+    if own is not None:
+        return own
     t = lp.transform_param
     if t.crop_size and len(t.mean_value) in (1, 3):
         return (1, len(t.mean_value), t.crop_size, t.crop_size)
     if t.crop_size and not len(t.mean_value) and channels:
         return (1, channels, t.crop_size, t.crop_size)
-    raise CaffeFormatError("the data layer's input shape is unknown (it comes from the "
-                           "database); pass --input-shape N,C,H,W", file=path, layer=lp.name)
+    source = _SHAPE_SOURCE.get(lp.type, "its data source")
+    raise CaffeFormatError(f"the data layer's input shape is unknown (it comes from {source}); "
+                           "pass --input-shape N,C,H,W", file=path, layer=lp.name,
+                           layer_type=lp.type)
 
 
 def _data_as_input(lp, input_shape, path, channels: Optional[int] = None) -> Layer:
@@ -202,7 +255,7 @@ def _check_int_range(params) -> None:
 def _ir_layer(lp, path, phase_attr) -> Layer:
     """Translate one LayerParameter into an IR Layer (errors carry file/layer context)."""
     entry = layer_type(lp.type, layer=lp.name, file=path)
-    if not len(lp.top) or (not len(lp.bottom) and lp.type not in ("Input", *DATA_TYPES)):
+    if not len(lp.top) or (not len(lp.bottom) and entry.bottoms[0] > 0):
         raise CaffeFormatError("needs at least one bottom and one top", file=path,
                                layer=lp.name, layer_type=lp.type)
     _check_blob_counts(lp, path)
@@ -217,6 +270,25 @@ def _ir_layer(lp, path, phase_attr) -> Layer:
                  param_specs=specs, phase=phase_attr)
 
 
+def _phase_layers(layers, phase: str, declared_inputs: bool, path) -> List:
+    """The layers of ``phase`` (Caffe's FilterNet). A TEST net with no input at all (no input
+    fields, Input layer or data layer) whose TRAIN phase has data layers -- a caffemodel saved
+    from a training net -- takes those data layers as its inputs, with a warning."""
+    kept = [lp for lp in layers if included(lp, phase, path)]
+    if phase != "TEST" or declared_inputs or any(
+            lp.type == "Input" or is_data_layer(lp) for lp in kept):
+        return kept
+    train = [lp for lp in layers if is_data_layer(lp) and included(lp, "TRAIN", path)]
+    if not train:
+        return kept
+    chosen = {id(lp) for lp in train}
+    names = ", ".join(f"'{lp.name}' ({lp.type})" for lp in train)
+    where = f"{path}: " if path else ""
+    warnings.warn(f"{where}the TEST phase has no data layer; using the TRAIN phase's {names} "
+                  "as the net's input (a caffemodel saved from a training net)", stacklevel=3)
+    return [lp for lp in layers if id(lp) in chosen or included(lp, phase, path)]
+
+
 def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
                    input_shape: Optional[Sequence[int]] = None,
                    fold_splits: bool = True, input_channels: Optional[int] = None) -> Net:
@@ -229,10 +301,10 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
     and a mean file but no mean values).
     """
     layers = layer_messages(netp, path)
-    if phase is not None:
-        layers = [lp for lp in layers if included(lp, phase, path)]
-    check_supported(layers, path, deploy=phase is not None)
     inputs, style = _declared_inputs(netp, path)
+    if phase is not None:
+        layers = _phase_layers(layers, phase, bool(inputs), path)
+    check_supported(layers, path, deploy=phase is not None)
     for name, shape in inputs.items():
         if input_shape is not None and (shape is None or len(inputs) == 1):
             inputs[name] = shape = tuple(input_shape)
@@ -249,7 +321,7 @@ def net_from_proto(netp, path=None, *, phase: Optional[str] = "TEST",
             source = alias.get(lp.bottom[0], lp.bottom[0])
             alias.update(dict.fromkeys(lp.top, source))
             continue
-        if phase is not None and lp.type in DATA_TYPES:
+        if phase is not None and is_data_layer(lp):
             layer = _data_as_input(lp, input_shape, path, input_channels)
         else:
             layer = _ir_layer(lp, path, None if phase is not None else _rule_phase(lp))

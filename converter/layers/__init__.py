@@ -7,7 +7,8 @@ read/write; see :mod:`converter.layers.registry` for the protocol and
 importing the package registers the whole catalogue; nothing else registers layer types.
 """
 
-from . import activation, conv, data, eltwise, inner_product, loss, norm, pool, reshape
+from . import (activation, conv, data, eltwise, indexing, inner_product, loss, norm, pool,
+               recurrent, reduction, reshape)
 from .activation import DropoutParam, PowerParam, ReLUParam, SoftmaxParam
 from .common import (Filler, Pair, ParamSpec, Shape, blob_shape_ok, canonical_axis,
                      checked_nchw, count, legacy_shape_matches)
@@ -23,7 +24,8 @@ from .registry import (LAYERS, LayerType, default_params, layer_type, param_type
                        unsupported_error)
 from .reshape import ConcatParam, FlattenParam, ReshapeParam
 
-FAMILIES = (activation, conv, data, eltwise, inner_product, loss, norm, pool, reshape)
+FAMILIES = (activation, conv, data, eltwise, indexing, inner_product, loss, norm, pool,
+            recurrent, reduction, reshape)
 
 #: The parameter dataclasses (also exported by :mod:`converter.ir`).
 PARAMS = ["Filler", "ParamSpec", "ConvolutionParam", "PoolingParam", "BatchNormParam",

@@ -1,4 +1,5 @@
-"""Convolution: parameters, shape rule and Caffe translation (conv_layer.cpp)."""
+"""Convolution, Deconvolution and Im2col: parameters, shape rules and Caffe translation
+(conv_layer.cpp, deconv_layer.cpp, im2col_layer.cpp)."""
 
 from __future__ import annotations
 
@@ -81,3 +82,49 @@ class Convolution(LayerType):
     def accepts_counts(cls, lp) -> bool:
         # Caffe also runs weight-sharing convolution over several bottom/top pairs.
         return len(lp.bottom) == len(lp.top)
+
+
+@register("Deconvolution")
+class Deconvolution(Convolution):
+    """Caffe Deconvolution (the transpose of Convolution; same parameters). Its weight blob is
+    (C_in, num_output / group, kh, kw) and out = stride * (in - 1) + extent - 2 * pad
+    (DeconvolutionLayer::compute_output_shape)."""
+
+    def shape(layer, bottoms):
+        p, (n, c, h, w) = layer.params, checked_nchw(layer, bottoms[0])
+        if p.num_output <= 0 or min(p.kernel) <= 0 or min(p.stride) <= 0 or p.group <= 0:
+            raise ShapeError("num_output, kernel, stride and group must be positive",
+                             layer=layer.name, layer_type=layer.type)
+        if c % p.group or p.num_output % p.group:
+            raise ShapeError(f"channels {c} and num_output {p.num_output} must divide by "
+                             f"group {p.group}", layer=layer.name, layer_type=layer.type)
+        out = []
+        for size, k, s, pad, d in zip((h, w), p.kernel, p.stride, p.pad, p.dilation):
+            o = s * (size - 1) + d * (k - 1) + 1 - 2 * pad
+            if o <= 0:
+                raise ShapeError(f"output size {o} is not positive", layer=layer.name,
+                                 layer_type=layer.type)
+            out.append(o)
+        blobs = [(c, p.num_output // p.group) + tuple(p.kernel)]
+        if p.bias_term:
+            blobs.append((p.num_output,))
+        return [(n, p.num_output, out[0], out[1])], blobs
+
+
+@register("Im2col")
+class Im2col(Convolution):
+    """Caffe Im2col: the columns a convolution with these kernel/stride/pad/dilation would
+    multiply, (N, C * kh * kw, out_h, out_w) in (c, kh, kw) order; num_output and the
+    fillers are unused and there are no blobs (im2col_layer.cpp)."""
+
+    def shape(layer, bottoms):
+        p, (n, c, h, w) = layer.params, checked_nchw(layer, bottoms[0])
+        if min(p.kernel) <= 0 or min(p.stride) <= 0:
+            raise ShapeError("kernel and stride must be positive", layer=layer.name,
+                             layer_type=layer.type)
+        out = [(size + 2 * pad - (d * (k - 1) + 1)) // s + 1
+               for size, k, s, pad, d in zip((h, w), p.kernel, p.stride, p.pad, p.dilation)]
+        if min(out) <= 0:
+            raise ShapeError("kernel extent exceeds the padded input", layer=layer.name,
+                             layer_type=layer.type)
+        return [(n, c * p.kernel[0] * p.kernel[1], out[0], out[1])], []

@@ -1,4 +1,4 @@
-"""Normalisation layers: BatchNorm, Scale (Caffe's ResNets pair them) and LRN."""
+"""Normalisation layers: BatchNorm, Scale (Caffe's ResNets pair them), Bias, LRN and MVN."""
 
 from __future__ import annotations
 
@@ -30,6 +30,14 @@ class ScaleParam:
 
 
 @dataclass(frozen=True)
+class BiasParam:
+    """BiasParameter: y = x + b, b laid over axes [axis, axis + num_axes) (or bottom[1])."""
+    axis: int = 1
+    num_axes: int = 1
+    filler: Optional[Filler] = None
+
+
+@dataclass(frozen=True)
 class LRNParam:
     local_size: int = 5
     alpha: float = 1.0
@@ -57,8 +65,9 @@ class BatchNorm(LayerType):
 
 
 def scale_extent(layer, bottoms):
-    """(axis, scale shape) of a Scale layer: from bottom[1] in the two-bottom form, else
-    ``num_axes`` axes of bottom[0] from ``axis`` (scale_layer.cpp's LayerSetUp/Reshape)."""
+    """(axis, scale shape) of a Scale or Bias layer: from bottom[1] in the two-bottom form,
+    else ``num_axes`` axes of bottom[0] from ``axis`` (scale_layer.cpp's and
+    bias_layer.cpp's LayerSetUp/Reshape, which agree)."""
     p, shape = layer.params, bottoms[0]
     if len(bottoms) == 2:
         scale = tuple(bottoms[1])
@@ -89,6 +98,21 @@ class Scale(LayerType):
         return [shape], blobs
 
 
+@register("Bias")
+class Bias(LayerType):
+    """BiasLayer: y = x + b; b is blob 0, or bottom[1] in the two-bottom form (no blob)."""
+    params, field = BiasParam, "bias_param"
+    bottoms, tops = (1, 2), (1, 1)
+
+    def shape(layer, bottoms):
+        shape = bottoms[0]
+        axis, bias = scale_extent(layer, bottoms)
+        if tuple(shape[axis:axis + len(bias)]) != tuple(bias):
+            raise ShapeError(f"bias shape {list(bias)} does not match bottom {list(shape)} "
+                             f"at axis {axis}", layer=layer.name, layer_type=layer.type)
+        return [shape], ([] if len(bottoms) == 2 else [bias])
+
+
 @register("LRN")
 class LRN(LayerType):
     params, field = LRNParam, "lrn_param"
@@ -102,3 +126,21 @@ class LRN(LayerType):
         if p.local_size % 2 == 0:  # LRNLayer::LayerSetUp's check
             raise CaffeFormatError(f"local_size {p.local_size}: LRN only supports odd values")
         return read_fields(LRNParam, p)
+
+
+@dataclass(frozen=True)
+class MVNParam:
+    """MVNParameter: subtract the mean (and divide by std + eps) over each (n, c) plane, or
+    over each sample when across_channels."""
+    normalize_variance: bool = True
+    across_channels: bool = False
+    eps: float = 1e-9
+
+
+@register("MVN")
+class MVN(LayerType):
+    params, field = MVNParam, "mvn_param"
+    bottoms, tops = (1, 1), (1, 1)
+
+    def shape(layer, bottoms):
+        return [bottoms[0]], []

@@ -81,3 +81,48 @@ class Pooling(LayerType):
     def accepts_counts(cls, lp) -> bool:
         # Caffe's MAX pooling may output its argmax mask as a second top.
         return len(lp.bottom) == 1 and len(lp.top) == 2 and lp.pooling_param.pool == 0
+
+
+@dataclass(frozen=True)
+class SPPParam:
+    """SPPParameter: ``pyramid_height`` levels of pooling, level l in 2^l x 2^l bins."""
+    pyramid_height: int = 0
+    pool: str = "MAX"
+
+
+def spp_levels(layer, hw) -> list:
+    """The PoolingParam of each pyramid level (spp_layer.cpp's GetPoolingParam): kernel
+    ceil(size / bins), stride = kernel, pad (kernel * bins - size + 1) / 2."""
+    levels = []
+    for level in range(layer.params.pyramid_height):
+        bins = 2 ** level
+        kernel = tuple(-(-size // bins) for size in hw)
+        pad = tuple((k * bins - size + 1) // 2 for k, size in zip(kernel, hw))
+        levels.append(PoolingParam(pool=layer.params.pool, kernel=kernel, stride=kernel,
+                                   pad=pad))
+    return levels
+
+
+@register("SPP")
+class SPP(LayerType):
+    """Spatial pyramid pooling: each level pooled, flattened and concatenated on axis 1;
+    a single level is the pooling output itself (spp_layer.cpp)."""
+    params, field = SPPParam, "spp_param"
+    bottoms, tops = (1, 1), (1, 1)
+
+    def shape(layer, bottoms):
+        n, c, h, w = checked_nchw(layer, bottoms[0])
+        if layer.params.pyramid_height < 1:
+            raise ShapeError("pyramid_height must be at least 1", layer=layer.name,
+                             layer_type=layer.type)
+        sizes = []
+        for p in spp_levels(layer, (h, w)):
+            if p.pad[0] >= p.kernel[0] or p.pad[1] >= p.kernel[1]:
+                raise ShapeError(f"{h}x{w} is too small for {layer.params.pyramid_height} "
+                                 "pyramid levels (pad >= kernel)", layer=layer.name,
+                                 layer_type=layer.type)
+            sizes.append([pooled_size(size, k, s, pad, clip=any(p.pad)) for size, k, s, pad
+                          in zip((h, w), p.kernel, p.stride, p.pad)])
+        if len(sizes) == 1:
+            return [(n, c, sizes[0][0], sizes[0][1])], []
+        return [(n, c * sum(a * b for a, b in sizes))], []

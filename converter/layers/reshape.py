@@ -1,4 +1,5 @@
-"""Layers that only move data between blobs: Concat, Flatten, Reshape and Split."""
+"""Layers that only move data between blobs: Concat, Slice, Crop, Tile, Flatten, Reshape and
+Split."""
 
 from __future__ import annotations
 
@@ -122,3 +123,109 @@ class Split(LayerType):
 
     def shape(layer, bottoms):
         return [bottoms[0]] * len(layer.tops), []
+
+
+@dataclass(frozen=True)
+class SliceParam:
+    """SliceParameter: cut ``axis`` at ``slice_point`` (or into equal parts, one per top);
+    the deprecated ``slice_dim`` is read as the axis."""
+    axis: int = 1
+    slice_point: Tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class TileParam:
+    """TileParameter: ``tiles`` copies of axes [axis, end) one after another (``tiles`` is
+    required in caffe.proto, so always written)."""
+    axis: int = 1
+    tiles: int = 0
+
+
+@dataclass(frozen=True)
+class CropParam:
+    """CropParameter: crop axes from ``axis`` on to bottom[1]'s shape, at ``offset`` (none:
+    0; one: the same for every axis; else one per cropped axis)."""
+    axis: int = 2
+    offset: Tuple[int, ...] = ()
+
+
+def slice_sizes(layer, shape) -> Tuple[int, Tuple[int, ...]]:
+    """(axis, the tops' sizes along it) of a Slice layer (slice_layer.cpp's Reshape)."""
+    p, n = layer.params, len(layer.tops)
+    axis = canonical_axis(p.axis, len(shape), layer)
+    dim = shape[axis]
+    if p.slice_point:
+        points = (0,) + tuple(p.slice_point) + (dim,)
+        if len(p.slice_point) != n - 1 or any(b <= a for a, b in zip(points, points[1:])):
+            raise ShapeError(f"slice_point {list(p.slice_point)} does not cut axis {axis} "
+                             f"({dim}) into {n} non-empty parts",
+                             layer=layer.name, layer_type=layer.type)
+        return axis, tuple(b - a for a, b in zip(points, points[1:]))
+    if dim % n:
+        raise ShapeError(f"axis {axis} ({dim}) does not split evenly into {n} tops",
+                         layer=layer.name, layer_type=layer.type)
+    return axis, (dim // n,) * n
+
+
+@register("Slice")
+class Slice(LayerType):
+    params, field = SliceParam, "slice_param"
+    bottoms, tops = (1, 1), (1, None)
+
+    def shape(layer, bottoms):
+        axis, sizes = slice_sizes(layer, bottoms[0])
+        tops = [bottoms[0][:axis] + (n,) + bottoms[0][axis + 1:] for n in sizes]
+        return [tuple(t) for t in tops], []
+
+    def read(lp):
+        p = lp.slice_param
+        if p.HasField("axis") and p.HasField("slice_dim"):  # SliceLayer::LayerSetUp
+            raise CaffeFormatError("either axis or slice_dim may be given, not both")
+        axis = p.slice_dim if p.HasField("slice_dim") else p.axis
+        return SliceParam(axis=axis, slice_point=tuple(p.slice_point))
+
+
+@register("Tile")
+class Tile(LayerType):
+    params, field = TileParam, "tile_param"
+    bottoms, tops = (1, 1), (1, 1)
+
+    def shape(layer, bottoms):
+        shape = list(bottoms[0])
+        axis = canonical_axis(layer.params.axis, len(shape), layer)
+        if layer.params.tiles < 1:  # TileLayer::Reshape's CHECK
+            raise ShapeError(f"tiles {layer.params.tiles} must be at least 1",
+                             layer=layer.name, layer_type=layer.type)
+        shape[axis] *= layer.params.tiles
+        return [tuple(shape)], []
+
+    def write(c, lp):
+        write_fields(c, lp.tile_param)
+        lp.tile_param.tiles = c.tiles  # required
+
+
+def crop_offsets(layer, shape, ref) -> Tuple[int, Tuple[int, ...]]:
+    """(axis, one offset per axis from it) of a Crop layer (crop_layer.cpp's Reshape)."""
+    p = layer.params
+    axis = canonical_axis(p.axis, len(shape), layer)
+    n = len(shape) - axis
+    if len(p.offset) not in (0, 1, n):
+        raise ShapeError(f"{len(p.offset)} offsets for {n} cropped axes",
+                         layer=layer.name, layer_type=layer.type)
+    offsets = tuple(p.offset) * n if len(p.offset) == 1 else (tuple(p.offset) or (0,) * n)
+    if len(ref) != len(shape) or any(
+            o + r > d for o, r, d in zip(offsets, ref[axis:], shape[axis:])):
+        raise ShapeError(f"cannot crop {list(shape)} to {list(ref)} from axis {axis} at "
+                         f"offsets {list(offsets)}", layer=layer.name, layer_type=layer.type)
+    return axis, offsets
+
+
+@register("Crop")
+class Crop(LayerType):
+    params, field = CropParam, "crop_param"
+    bottoms, tops = (2, 2), (1, 1)
+
+    def shape(layer, bottoms):
+        shape, ref = bottoms
+        axis, _ = crop_offsets(layer, shape, ref)
+        return [tuple(shape[:axis]) + tuple(ref[axis:])], []

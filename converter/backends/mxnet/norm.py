@@ -1,4 +1,5 @@
-"""BatchNorm, Scale (Caffe splits ResNet's batch norm into these two layers) and LRN in MXNet."""
+"""BatchNorm, Scale (Caffe splits ResNet's batch norm into these two layers), Bias, LRN and MVN
+in MXNet."""
 
 from __future__ import annotations
 
@@ -99,6 +100,24 @@ def scale(ctx, layer, bottoms):
     return [y]
 
 
+@register("Bias")
+def bias(ctx, layer, bottoms):
+    """BiasLayer: y = x + b, b laid over axes [axis, axis + b.ndim) of x: blob 0, or bottom[1]
+    in the two-bottom form (a 0-d bottom[1] adds to everything, at axis 0)."""
+    p, name = layer.params, layer.name
+    ndim = len(ctx.shape(layer.bottoms[0]))
+    if len(bottoms) == 2:
+        bshape = ctx.shape(layer.bottoms[1])
+        axis = canonical_axis(p.axis, ndim) if bshape else 0
+        b = _broadcastable(bottoms[1], axis, ndim, bshape, f"{name}_bias", static=False)
+    else:
+        bshape = tuple(layer.blob_shapes[0])
+        axis = canonical_axis(p.axis, ndim) if p.num_axes != 0 else 0
+        beta = ctx.param(f"{name}_beta", bshape, ctx.blob(layer, 0))
+        b = _broadcastable(beta, axis, ndim, bshape, f"{name}_beta", static=True)
+    return [mx.sym.broadcast_add(bottoms[0], b, name=name)]
+
+
 def _lrn_check(layer):
     p = layer.params
     if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
@@ -135,3 +154,17 @@ def lrn(ctx, layer, bottoms):
         total = mx.sym.reshape(total, shape=(0, c, h, w), name=f"{name}_sum4d")
         scale = total * (p.alpha / p.local_size) + p.k
     return [mx.sym.broadcast_mul(x, scale ** (-p.beta), name=name)]
+
+
+@register("MVN")
+def mvn(ctx, layer, bottoms):
+    """mvn_layer.cpp: x - mean, then / (sqrt(mean((x - mean)^2)) + eps) when
+    normalize_variance, over each (n, c) plane or each sample (across_channels)."""
+    p, x = layer.params, bottoms[0]
+    ndim = len(ctx.shape(layer.bottoms[0]))
+    dims = tuple(range(1 if p.across_channels else 2, ndim))
+    y = mx.sym.broadcast_sub(x, mx.sym.mean(x, axis=dims, keepdims=True))
+    if p.normalize_variance:
+        std = mx.sym.sqrt(mx.sym.mean(mx.sym.square(y), axis=dims, keepdims=True))
+        y = mx.sym.broadcast_div(y, std + float(p.eps))
+    return [mx.sym.identity(y, name=layer.name)]

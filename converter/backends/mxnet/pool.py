@@ -20,6 +20,7 @@ import mxnet as mx
 import numpy as np
 
 from ...layers import pooled_size
+from ...layers.pool import spp_levels
 from .registry import register
 
 FLT_MAX = float(np.finfo(np.float32).max)
@@ -87,3 +88,18 @@ def pooling(ctx, layer, bottoms):
     else:
         kernel, stride, pad = p.kernel, p.stride, p.pad
     return [pool2d(bottoms[0], layer.name, p.pool, kernel, stride, pad, hw, p.round_mode)]
+
+
+@register("SPP", check=lambda layer: None if layer.params.pool in ("MAX", "AVE") else
+          f"pool: {layer.params.pool} is not supported (only MAX and AVE)")
+def spp(ctx, layer, bottoms):
+    """spp_layer.cpp: each pyramid level pooled by Caffe's rule (``pool2d``), flattened and
+    concatenated on axis 1; a single level is the pooled blob itself."""
+    p, shape = layer.params, ctx.shape(layer.bottoms[0])
+    hw = tuple(shape[2:4])
+    levels = [pool2d(bottoms[0], f"{layer.name}_level{i}", q.pool, q.kernel, q.stride, q.pad,
+                     hw) for i, q in enumerate(spp_levels(layer, hw))]
+    if len(levels) == 1:
+        return [mx.sym.identity(levels[0], name=layer.name)]
+    flat = [mx.sym.flatten(y) for y in levels]
+    return [mx.sym.concat(*flat, dim=1, name=layer.name)]

@@ -28,6 +28,8 @@ NOT_CONVERTED = {
     "Data": "a training-net data source; the deploy net reads it as an Input layer",
     "SoftmaxWithLoss": "a training loss; the deploy (TEST) net drops it",
     "Accuracy": "a training metric; the deploy (TEST) net drops it",
+    "Filter": "its output batch is the number of nonzero selectors, known only from the "
+              "data, and an MXNet symbol's shapes are fixed when it is bound",
 }
 
 

@@ -1,9 +1,10 @@
-"""Concat, Flatten, Reshape and Split in MXNet."""
+"""Concat, Slice, Crop, Tile, Flatten, Reshape and Split in MXNet."""
 
 from __future__ import annotations
 
 import mxnet as mx
 
+from ...layers.reshape import crop_offsets, slice_sizes
 from .registry import canonical_axis, register
 
 
@@ -45,3 +46,37 @@ def reshape(ctx, layer, bottoms):
 def split(ctx, layer, bottoms):
     """Caffe's Split shares the bottom's data among its tops."""
     return [bottoms[0]] * len(layer.tops)
+
+
+@register("Slice")
+def slice_(ctx, layer, bottoms):
+    """Consecutive pieces along ``axis``, one per top (slice_layer.cpp)."""
+    axis, sizes = slice_sizes(layer, ctx.shape(layer.bottoms[0]))
+    tops, start = [], 0
+    for top, size in zip(layer.tops, sizes):
+        tops.append(mx.sym.slice_axis(bottoms[0], axis=axis, begin=start, end=start + size,
+                                      name=f"{layer.name}_{top}"))
+        start += size
+    return tops
+
+
+@register("Tile")
+def tile(ctx, layer, bottoms):
+    """``tiles`` copies of the block of axes [axis, end) along ``axis`` (tile_layer.cpp)."""
+    ndim = len(ctx.shape(layer.bottoms[0]))
+    axis = canonical_axis(layer.params.axis, ndim)
+    reps = tuple(layer.params.tiles if i == axis else 1 for i in range(ndim))
+    return [mx.sym.tile(bottoms[0], reps=reps, name=layer.name)]
+
+
+@register("Crop")
+def crop(ctx, layer, bottoms):
+    """bottom[0] cut to bottom[1]'s shape from ``axis`` on, at the offsets (crop_layer.cpp);
+    bottom[1] only gives the shape."""
+    shape, ref = ctx.shape(layer.bottoms[0]), ctx.shape(layer.bottoms[1])
+    axis, offsets = crop_offsets(layer, shape, ref)
+    x = bottoms[0]
+    for i, (o, n) in enumerate(zip(offsets, ref[axis:])):
+        if (o, n) != (0, shape[axis + i]):
+            x = mx.sym.slice_axis(x, axis=axis + i, begin=o, end=o + n)
+    return [mx.sym.identity(x, name=layer.name)]

@@ -207,7 +207,14 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
                                      for a in group.list_auxiliary_states()},
                          grad_req="null")
     values = exe.forward(is_train=False)
-    return {b: v.asnumpy() for names, v in zip(blobs, values) for b in names}
+    out = {b: v.asnumpy() for names, v in zip(blobs, values) for b in names}
+    if isinstance(model, Net):
+        # MXNet 1.x has no 0-axis arrays: a 0-axis Caffe blob (Reduction over every axis)
+        # comes back as shape (1,).
+        for name, shape in model.validate().items():
+            if shape == () and name in out:
+                out[name] = out[name].reshape(())
+    return out
 
 
 @contextlib.contextmanager

@@ -9,11 +9,12 @@ One converter per Caffe layer type, in the family file named as the type's
 package registers every converter.
 """
 
-from . import activation, conv, eltwise, inner_product, norm, pool, reshape
+from . import activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent, reduction, reshape
 from .net import CaffeNet, build_module, load_weights, to_torch
 from .registry import CONVERTERS, INPUT_TYPES, NOT_CONVERTED, supported_types
 
-FAMILIES = (activation, conv, eltwise, inner_product, norm, pool, reshape)
+FAMILIES = (activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent, reduction,
+            reshape)
 
 __all__ = ["CONVERTERS", "CaffeNet", "FAMILIES", "INPUT_TYPES", "NOT_CONVERTED",
            "build_module", "load_weights", "supported_types", "to_torch"]

@@ -1,4 +1,4 @@
-"""BatchNorm, Scale and LRN in PyTorch."""
+"""BatchNorm, Scale, Bias, LRN and MVN in PyTorch."""
 
 from __future__ import annotations
 
@@ -94,6 +94,28 @@ class CaffeScale(CaffeModule):
         return True
 
 
+class CaffeBias(CaffeModule):
+    """Caffe Bias: y = x + b, b spanning axes [axis, axis + num_axes); in the two-bottom form
+    b is bottom[1] and there is no learned blob (bias_layer.cpp)."""
+
+    reusable = (0,)
+
+    def __init__(self, bias_shape: Sequence[int], trailing: int, two_bottoms: bool):
+        super().__init__()
+        self.trailing, self.two_bottoms = trailing, two_bottoms
+        self.bias = None if two_bottoms else nn.Parameter(torch.zeros(tuple(bias_shape)))
+        self.caffe_blobs = () if two_bottoms else ("bias",)
+
+    def forward(self, x, bias=None, *, reuse: Optional[int] = None):
+        b = trailing_view(bias if self.two_bottoms else self.bias, self.trailing)
+        if reuse == 0 and x.dtype == b.dtype:
+            return x.add_(b)
+        return x + b
+
+    def fresh(self, n_bottoms: int) -> bool:
+        return True
+
+
 class CaffeLRN(CaffeModule):
     """Caffe LRN (local_size must be odd, as lrn_layer.cpp checks).
 
@@ -142,6 +164,13 @@ def convert_scale(layer, shapes):
     return CaffeScale(scale_shape, trailing, layer.params.bias_term, len(shapes) == 2)
 
 
+@register("Bias")
+def convert_bias(layer, shapes):
+    axis, bias_shape = scale_extent(layer, shapes)
+    trailing = len(shapes[0]) - axis - len(bias_shape)
+    return CaffeBias(bias_shape, trailing, len(shapes) == 2)
+
+
 @register("LRN")
 def convert_lrn(layer, shapes):
     p = layer.params
@@ -150,3 +179,28 @@ def convert_lrn(layer, shapes):
     if p.norm_region not in ("ACROSS_CHANNELS", "WITHIN_CHANNEL"):
         refuse(layer, f"unknown norm_region {p.norm_region}")
     return CaffeLRN(p)
+
+
+class CaffeMVN(CaffeModule):
+    """Caffe MVN: x - mean, then (normalize_variance) divided by sqrt(mean((x - mean)^2)) +
+    eps -- eps is added to the standard deviation, not the variance (mvn_layer.cpp) -- with
+    the statistics over each (n, c) plane, or over each sample when across_channels."""
+
+    def __init__(self, normalize_variance: bool, across_channels: bool, eps: float):
+        super().__init__()
+        self.normalize_variance, self.eps = normalize_variance, float(eps)
+        self.start = 1 if across_channels else 2
+
+    def forward(self, x):
+        dims = tuple(range(self.start, x.dim()))
+        y = x - x.mean(dim=dims, keepdim=True)
+        if not self.normalize_variance:
+            return y
+        std = torch.sqrt((y * y).mean(dim=dims, keepdim=True))
+        return y / (std + self.eps)
+
+
+@register("MVN")
+def convert_mvn(layer, shapes):
+    p = layer.params
+    return CaffeMVN(p.normalize_variance, p.across_channels, p.eps)

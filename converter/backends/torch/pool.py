@@ -31,6 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from ...layers import pooled_size
+from ...layers.pool import spp_levels
 from .module import CaffeModule
 from .registry import refuse, register
 
@@ -133,3 +134,25 @@ def convert_pooling(layer, shapes):
     if p.global_pooling and (any(p.pad) or tuple(p.stride) != (1, 1)):
         refuse(layer, "global_pooling needs pad 0 and stride 1 (Caffe refuses others)")
     return CaffePooling(p, tuple(shapes[0][2:4]))
+
+
+class CaffeSPP(CaffeModule):
+    """Caffe SPP: each pyramid level is a Caffe pooling (``CaffePooling``, same rounding and
+    clipping), flattened and concatenated on axis 1; one level is returned as pooled."""
+
+    def __init__(self, levels, in_hw):
+        super().__init__()
+        self.levels = nn.ModuleList(CaffePooling(p, in_hw) for p in levels)
+
+    def forward(self, x):
+        if len(self.levels) == 1:
+            return self.levels[0](x)
+        return torch.cat([level(x).flatten(1) for level in self.levels], dim=1)
+
+
+@register("SPP")
+def convert_spp(layer, shapes):
+    if layer.params.pool not in ("MAX", "AVE"):
+        refuse(layer, f"pool: {layer.params.pool} is not supported (only MAX and AVE)")
+    hw = tuple(shapes[0][2:4])
+    return CaffeSPP(spp_levels(layer, hw), hw)

@@ -1,4 +1,4 @@
-"""Concat, Flatten, Reshape and Split in PyTorch."""
+"""Concat, Slice, Crop, Tile, Flatten, Reshape and Split in PyTorch."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Sequence
 import torch
 
 from ...layers import canonical_axis
+from ...layers.reshape import crop_offsets, slice_sizes
 from .module import CaffeModule
 from .registry import register
 
@@ -86,3 +87,58 @@ def convert_reshape(layer, shapes):
 @register("Split")
 def convert_split(layer, shapes):
     return CaffeSplit(len(layer.tops))
+
+
+class CaffeSlice(CaffeModule):
+    """Caffe Slice: consecutive pieces of ``sizes`` along ``axis``, one per top (views)."""
+
+    def __init__(self, axis: int, sizes: Sequence[int]):
+        super().__init__()
+        self.axis, self.sizes = axis, tuple(sizes)
+
+    def forward(self, x):
+        return tuple(torch.split(x, self.sizes, dim=self.axis))
+
+
+class CaffeTile(CaffeModule):
+    """Caffe Tile: ``tiles`` copies of the bottom along ``axis``, each the whole block of
+    axes [axis, end) (tile_layer.cpp), which is what Tensor.repeat does on that axis."""
+
+    def __init__(self, axis: int, tiles: int, ndim: int):
+        super().__init__()
+        self.repeats = tuple(tiles if i == axis else 1 for i in range(ndim))
+
+    def forward(self, x):
+        return x.repeat(self.repeats)
+
+
+class CaffeCrop(CaffeModule):
+    """Caffe Crop: bottom[0] cut to bottom[1]'s shape on axes from ``axis`` on, starting at
+    ``offsets`` (the shapes are fixed when the net is built, as in Caffe)."""
+
+    def __init__(self, axis: int, offsets: Sequence[int], sizes: Sequence[int]):
+        super().__init__()
+        self.axis, self.offsets, self.sizes = axis, tuple(offsets), tuple(sizes)
+
+    def forward(self, x, ref=None):
+        for i, (o, n) in enumerate(zip(self.offsets, self.sizes)):
+            x = x.narrow(self.axis + i, o, n)
+        return x
+
+
+@register("Slice")
+def convert_slice(layer, shapes):
+    axis, sizes = slice_sizes(layer, shapes[0])
+    return CaffeSlice(axis, sizes)
+
+
+@register("Tile")
+def convert_tile(layer, shapes):
+    axis = canonical_axis(layer.params.axis, len(shapes[0]), layer)
+    return CaffeTile(axis, layer.params.tiles, len(shapes[0]))
+
+
+@register("Crop")
+def convert_crop(layer, shapes):
+    axis, offsets = crop_offsets(layer, shapes[0], shapes[1])
+    return CaffeCrop(axis, offsets, shapes[1][axis:])
