@@ -15,7 +15,7 @@ from optional import need
 torch = need("torch")
 from torch import nn  # noqa: E402
 
-from caffe_support import caffe_forward, require_caffe
+from caffe_support import caffe_forward, make_golden, require_caffe
 import torch_models as M
 
 from converter import load_caffe
@@ -184,3 +184,43 @@ def test_frontends_import_no_framework_until_used():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+class _Decoder(nn.Module):
+    """A small net with the layer types issue 14 brought: Deconvolution, bilinear upsampling
+    (Slice + Concat + Deconvolution), ELU, Swish, PReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.ELU(0.5)
+        self.up = nn.ConvTranspose2d(8, 4, 4, 2, 1, groups=2)
+        self.silu = nn.SiLU()
+        self.resize = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.prelu = nn.PReLU(4)
+
+    def forward(self, x):
+        return self.prelu(self.resize(self.silu(self.up(self.act(self.bn(self.conv(x)))))))
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("framework", ["torch", "mxnet"])
+@pytest.mark.parametrize("net", ["resnet", "decoder"])
+def test_verify_passes_on_an_exported_caffemodel(framework, net, tmp_path, capsys):
+    """Issue 15 item 4: export with torch2caffe, record a golden of the exported pair with
+    real Caffe (its own weights), then ``resnet-convert verify`` the caffemodel: PASS."""
+    require_caffe()
+    if framework == "mxnet":
+        need("mxnet")
+    model = M.randomise(M.ResNet(M.BasicBlock, [1, 1, 1, 1]) if net == "resnet" else
+                        _Decoder(), seed=6)
+    path = save_program(model, tmp_path / "m.pt2", torch.zeros(2, 3, 32, 32))
+    code, _, err = run(["torch2caffe", path, "-o", tmp_path / "m"], capsys)
+    assert code == 0, err
+    golden = make_golden(tmp_path / "m.prototxt", tmp_path / "m.caffemodel", tmp_path / "g",
+                         "exported")
+    code, out, err = run(["verify", tmp_path / "m.caffemodel", "--golden", golden,
+                          "--framework", framework], capsys)
+    assert code == 0, out + err
+    assert out.splitlines()[-1].startswith("PASS")
