@@ -22,11 +22,10 @@ import golden_cases  # noqa: E402  (tools/ is not a package)
 import golden_h5  # noqa: E402
 import goldenlib  # noqa: E402
 
-# golden/pending/ holds cases of layer types the converter does not run yet
-# (tools/cases/cases.json: "dir": "pending"); the parity tests glob only
-# golden/*.h5, while every test here covers both.
-GOLDEN = sorted((ROOT / "golden").glob("*.h5")) + sorted(
-    (ROOT / "golden" / "pending").glob("*.h5"))
+# golden/*.h5 are the parity tests' files; golden/pending/ holds cases of layer types the
+# converter does not run yet and golden/dataforms/ the data-layer forms (tests/test_data_forms.py)
+# (tools/cases/cases.json: "dir"); every test here covers them all.
+GOLDEN = sorted((ROOT / "golden").rglob("*.h5"))
 CASES = golden_cases.load_cases()
 ROOT_ATTRS = ("format", "case", "group", "prototxt_path", "caffe_version",
               "caffe_package", "blas_package", "numpy_version", "phase",

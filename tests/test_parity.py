@@ -64,9 +64,32 @@ def test_torch_cuda_matches_caffe(path, tmp_path):
     assert_parity(golden, run_torch(net, weights, _inputs(golden, net), device="cuda"), "torch")
 
 
+def mxnet_refusals(path):
+    """The MXNet back end's reasons for the layer types of a golden file it does not
+    convert (Filter: its output batch depends on the data)."""
+    import h5py
+    from converter.backends.mxnet import NOT_CONVERTED
+    from converter.caffe.reader import DROPPED_TYPES
+    with h5py.File(path, "r") as h5:
+        types = {t.decode() if isinstance(t, bytes) else t for t in h5["layer_types"][()]}
+    return {t: NOT_CONVERTED[t] for t in sorted(types - DROPPED_TYPES) if t in NOT_CONVERTED}
+
+
 @pytest.mark.mxnet
 @pytest.mark.parametrize("path", GOLDEN_FILES, ids=golden_ids())
 def test_verify_passes_mxnet_cpu(path, tmp_path, capsys, require_mxnet):
+    """PASS; or, for a type MXNet cannot express, exit 2 with one line naming the layer, its
+    type, the back end and why."""
+    refused = mxnet_refusals(path)
+    if refused:
+        model = golden_caffemodel(read_golden(path), tmp_path)
+        status = convert_main(["verify", str(model), "--golden", str(path),
+                               "--framework", "mxnet"])
+        err = capsys.readouterr().err
+        assert status == 2 and len(err.strip().splitlines()) == 1, err
+        for ltype, why in refused.items():
+            assert f"({ltype})" in err and "MXNet" in err and why in err, err
+        return
     status, out = run_verify(path, tmp_path, capsys, "--framework", "mxnet")
     assert status == 0 and "PASS" in out.splitlines()[-1], out
 

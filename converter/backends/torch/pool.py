@@ -29,6 +29,7 @@ from typing import Tuple
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ...layers import pooled_size
 from ...layers.pool import spp_levels
