@@ -224,3 +224,29 @@ def test_verify_passes_on_an_exported_caffemodel(framework, net, tmp_path, capsy
                           "--framework", framework], capsys)
     assert code == 0, out + err
     assert out.splitlines()[-1].startswith("PASS")
+
+
+class _Clamps(nn.Module):
+    def forward(self, x):
+        return torch.clamp(nn.functional.relu6(x * 4.0) * 0.5 - 1.0, -0.5, 0.75)
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("native", [False, True])
+def test_torch2caffe_native_clip_is_bit_identical_in_caffe(native, tmp_path, capsys):
+    """--native-clip writes Caffe's Clip layer (Caffe from 2018 on); the default emulation
+    runs in BVLC Caffe 1.0. Both equal torch bit for bit (inputs scaled by powers of two)."""
+    require_caffe()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    path = save_program(_Clamps(), tmp_path / "c.pt2", x)
+    code, _, err = run(["torch2caffe", path, "-o", tmp_path / "c"] +
+                       (["--native-clip"] if native else []), capsys)
+    assert code == 0, err
+    net, _ = load_caffe(tmp_path / "c.caffemodel")
+    types = [layer.type for layer in net.layers]
+    assert (types.count("Clip") == 2) == native and ("Eltwise" in types) != native
+    out = net.output_blobs()[0]
+    blobs = caffe_forward(tmp_path / "c.prototxt", tmp_path / "c.caffemodel", {"x": x.numpy()})
+    ref = _Clamps()(x).numpy()
+    assert 0 < (ref == 0.75).mean() < 1 and 0 < (ref == -0.5).mean() < 1
+    assert blobs[out].tobytes() == ref.tobytes()

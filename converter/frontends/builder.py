@@ -19,7 +19,7 @@ from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
 from ..ir import (ConcatParam, ConvolutionParam, EltwiseParam, InputParam, PowerParam,
                   ReshapeParam)
-from ..layers.activation import PReLUParam
+from ..layers.activation import ClipParam, PReLUParam
 from ..layers.reshape import SliceParam
 from .bilinear import deconv_weights
 
@@ -34,7 +34,10 @@ class Blob:
 class NetBuilder:
     """Accumulates layers, their parameter blobs and the unsupported-op report."""
 
-    def __init__(self, name: str = ""):
+    def __init__(self, name: str = "", native_clip: bool = False):
+        #: Write two-sided clamps as Caffe's Clip layer (Caffe builds from 2018 on) instead
+        #: of the exact emulation from BVLC Caffe 1.0 layers (:meth:`add_clamp`).
+        self.native_clip = native_clip
         self.net = Net(name=name)
         self.weights: Dict[str, List[np.ndarray]] = {}
         self.problems: List[str] = []
@@ -77,8 +80,12 @@ class NetBuilder:
         1.0 layers only, every step exact: ReLU for ``max(x, 0)``; else Eltwise MAX with a
         constant blob (a Power with scale 0 writes ``shift`` everywhere, power_layer.cpp);
         and ``min(y, high) = -max(-y, -high)`` with two negations (Power scale -1, exact).
-        The last layer carries ``name``; returns its top."""
+        The last layer carries ``name``; returns its top. With ``native_clip``, a clamp with
+        both bounds is one Clip layer (``max(min, min(x, max))``, clip_layer.cpp), the same
+        values."""
         x = bottom
+        if self.native_clip and low is not None and high is not None:
+            return self.add("Clip", name, [x], ClipParam(min=float(low), max=float(high)))
         if low is not None and low == 0.0 and high is None:
             return self.add("ReLU", name, [x])
         if low is not None and low == 0.0:
