@@ -74,6 +74,32 @@ layer { name: "resh" type: "Reshape" bottom: "fc" top: "resh" reshape_param { sh
 layer { name: "prob" type: "Softmax" bottom: "resh" top: "prob" softmax_param { axis: 2 } }
 """
 
+#: Issue 14's layer types in one small net (PReLU, ELU, Bias, Deconvolution, Crop, Slice,
+#: Tile, MVN, SPP, ArgMax, Reduction, Embed, LSTM, ...), so mutations reach their readers,
+#: shape rules and back ends too.
+TINY_MORE_PROTOTXT = """\
+name: "tiny-more"
+layer { name: "data" type: "Input" top: "data" top: "ids" top: "seq" top: "cont"
+  input_param { shape { dim: 2 dim: 4 dim: 6 dim: 7 } shape { dim: 2 dim: 3 }
+                shape { dim: 3 dim: 2 dim: 4 } shape { dim: 3 dim: 2 } } }
+layer { name: "prelu" type: "PReLU" bottom: "data" top: "prelu" }
+layer { name: "elu" type: "ELU" bottom: "prelu" top: "elu" elu_param { alpha: 0.5 } }
+layer { name: "bias" type: "Bias" bottom: "elu" top: "bias" bias_param { axis: 1 num_axes: 2 } }
+layer { name: "up" type: "Deconvolution" bottom: "bias" top: "up"
+  convolution_param { num_output: 4 kernel_size: 4 stride: 2 group: 2 } }
+layer { name: "crop" type: "Crop" bottom: "up" bottom: "data" top: "crop" crop_param { offset: 1 } }
+layer { name: "slice" type: "Slice" bottom: "crop" top: "s0" top: "s1" slice_param { slice_point: 1 } }
+layer { name: "tile" type: "Tile" bottom: "s0" top: "tile" tile_param { tiles: 3 } }
+layer { name: "mvn" type: "MVN" bottom: "tile" top: "mvn" mvn_param { across_channels: true } }
+layer { name: "clip" type: "Clip" bottom: "mvn" top: "clip" clip_param { min: -1 max: 1 } }
+layer { name: "spp" type: "SPP" bottom: "clip" top: "spp" spp_param { pyramid_height: 2 } }
+layer { name: "arg" type: "ArgMax" bottom: "spp" top: "arg" argmax_param { top_k: 2 axis: 1 } }
+layer { name: "red" type: "Reduction" bottom: "s1" top: "red" reduction_param { operation: SUMSQ axis: 2 } }
+layer { name: "emb" type: "Embed" bottom: "ids" top: "emb" embed_param { num_output: 3 input_dim: 5 } }
+layer { name: "lstm" type: "LSTM" bottom: "seq" bottom: "cont" top: "lstm" recurrent_param { num_output: 3 } }
+layer { name: "swish" type: "Swish" bottom: "lstm" top: "swish" }
+"""
+
 #: A net V1 ``layers`` can express (no BatchNorm/Scale/Reshape; inputs at the top level).
 TINY_V1_PROTOTXT = """\
 name: "tiny-v1"
@@ -120,11 +146,14 @@ def tiny_seed(**write_kwargs) -> Seed:
     """The many-layer-types net (``write_kwargs`` as :func:`net_to_proto`: legacy_blobs, v1...)."""
     from converter.caffe.reader import parse_prototxt_text
     from converter.caffe.writer import net_to_proto
-    text = TINY_V1_PROTOTXT if write_kwargs.get("v1") else TINY_PROTOTXT
+    more = write_kwargs.pop("more", False)
+    text = TINY_V1_PROTOTXT if write_kwargs.get("v1") else (
+        TINY_MORE_PROTOTXT if more else TINY_PROTOTXT)
     net = parse_prototxt_text(text)
     weights = random_weights(net, 1)
     data = net_to_proto(net, weights, **write_kwargs).SerializeToString()
-    suffix = "".join(f"-{k}" for k, v in sorted(write_kwargs.items()) if v)
+    suffix = "".join(f"-{k}" for k, v in sorted(write_kwargs.items()) if v) + (
+        "-more" if more else "")
     return Seed("tiny" + suffix, data, text, net, weights)
 
 
@@ -145,7 +174,7 @@ def seeds() -> Dict[str, Seed]:
     """The seed models, built once per process."""
     if not _SEEDS:
         for s in (tiny_seed(), tiny_seed(legacy_blobs=True), tiny_seed(double=True),
-                  tiny_seed(v1=True), cifar_seed()):
+                  tiny_seed(v1=True), tiny_seed(more=True), cifar_seed()):
             _SEEDS[s.name] = s
     return _SEEDS
 

@@ -97,3 +97,14 @@ def has_cuda() -> bool:
     except ImportError:
         return False
     return torch.cuda.is_available() and os.environ.get("RESNET_CONVERT_NO_CUDA") != "1"
+
+
+def mxnet_refusals(path):
+    """The MXNet back end's reasons for the layer types of a golden file it does not convert
+    (Filter: its output batch depends on the data); empty for most files."""
+    import h5py
+    from converter.backends.mxnet import NOT_CONVERTED
+    from converter.caffe.reader import DROPPED_TYPES
+    with h5py.File(path, "r") as h5:
+        types = {t.decode() if isinstance(t, bytes) else t for t in h5["layer_types"][()]}
+    return {t: NOT_CONVERTED[t] for t in sorted(types - DROPPED_TYPES) if t in NOT_CONVERTED}

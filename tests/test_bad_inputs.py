@@ -144,10 +144,10 @@ CLASSES = [
                       _convert("--prototxt", PROTO))[2],
              "the caffemodel has 2 blob\\(s\\), the prototxt implies 1", layer="fc"),
     BadInput("unknown layer types (all listed at once)",
-             lambda: (_model(), _proto(_tiny().prototxt.replace('type: "Sigmoid"', 'type: "Swish"')
-                                       .replace('type: "TanH"', 'type: "Python"')),
+             lambda: (_model(), _proto(_tiny().prototxt.replace('type: "Sigmoid"', 'type: "Normalize"')
+                                       .replace('type: "TanH"', 'type: "PriorBox"')),
                       _convert("--prototxt", PROTO))[2],
-             "2 layer\\(s\\) of unsupported type: 'sig' \\(Swish\\), 'tanh' \\(Python\\)",
+             "2 layer\\(s\\) of unsupported type: 'sig' \\(Normalize\\), 'tanh' \\(PriorBox\\)",
              file=PROTO),
     BadInput("undefined bottom",
              lambda: (_model(), _proto(_tiny().prototxt.replace('bottom: "lrn" top: "sig"',

@@ -166,12 +166,12 @@ def test_split_folding_and_in_place():
 
 def test_unknown_types_listed_at_once():
     text = ALL_TYPES + """
-    layer { name: "p1" type: "PReLU" bottom: "prob" top: "p1" }
-    layer { name: "crop" type: "Crop" bottom: "p1" bottom: "data" top: "crop" }"""
+    layer { name: "p1" type: "Normalize" bottom: "prob" top: "p1" }
+    layer { name: "prior" type: "PriorBox" bottom: "p1" bottom: "data" top: "prior" }"""
     with pytest.raises(UnsupportedLayerError) as info:
         parse_prototxt_text(text, "x.prototxt")
     msg = str(info.value)
-    assert "'p1' (PReLU)" in msg and "'crop' (Crop)" in msg and "Convolution" in msg
+    assert "'p1' (Normalize)" in msg and "'prior' (PriorBox)" in msg and "Convolution" in msg
 
 
 def test_fork_field_names_file_and_layer():

@@ -75,3 +75,19 @@ def test_table_lists_exactly_the_oracles_types():
                           str(ROOT / "tools" / "caffe_layer_types.py")],
                          cwd=ROOT, stdout=subprocess.PIPE, check=True)
     assert run.stdout.decode().split() == [r[0] for r in ROWS]
+
+
+def test_every_forward_type_is_in_the_catalogue():
+    from converter.layers import LAYERS
+    missing = [t for t, klass, _ in ROWS if klass == "forward" and t not in LAYERS]
+    assert not missing
+
+
+def test_readme_layer_table_is_current():
+    """README's supported-layer table is tools/layer_table.py's (rerun it with --write)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("mxnet")
+    import layer_table
+    readme = (ROOT / "README.md").read_text()
+    start, end = readme.index(layer_table.BEGIN), readme.index(layer_table.END)
+    assert readme[start:end + len(layer_table.END)] == layer_table.render()

@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from golden_support import GOLDEN_DIR, GOLDEN_FILES, golden_caffemodel, golden_ids, has_cuda
-from golden_support import load_golden_case
+from golden_support import load_golden_case, mxnet_refusals
 
 from converter.cli.convert import main as convert_main
 from converter.golden import read_golden
@@ -62,17 +62,6 @@ def test_torch_cuda_matches_caffe(path, tmp_path):
     torch.backends.cudnn.allow_tf32 = False
     golden, net, weights = load_golden_case(path, tmp_path)
     assert_parity(golden, run_torch(net, weights, _inputs(golden, net), device="cuda"), "torch")
-
-
-def mxnet_refusals(path):
-    """The MXNet back end's reasons for the layer types of a golden file it does not
-    convert (Filter: its output batch depends on the data)."""
-    import h5py
-    from converter.backends.mxnet import NOT_CONVERTED
-    from converter.caffe.reader import DROPPED_TYPES
-    with h5py.File(path, "r") as h5:
-        types = {t.decode() if isinstance(t, bytes) else t for t in h5["layer_types"][()]}
-    return {t: NOT_CONVERTED[t] for t in sorted(types - DROPPED_TYPES) if t in NOT_CONVERTED}
 
 
 @pytest.mark.mxnet

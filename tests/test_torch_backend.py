@@ -166,14 +166,14 @@ def test_batchnorm_batch_statistics_are_implemented():
 # ---------------------------------------------------------------------------- errors
 def test_unsupported_layers_reported_all_at_once():
     net = bottleneck_net()
-    net.layers.insert(3, L("mystery", "Crop", ["pool1", "conv1"], ["crop"]))
+    net.layers.insert(3, L("mystery", "Normalize", ["pool1", "conv1"], ["crop"]))
     net.layers.append(L("loss", "SoftmaxWithLoss", ["fc", "label"], ["loss"]))
-    net.layers.append(L("deconv", "Deconvolution", ["pool5"], ["up"]))
+    net.layers.append(L("deconv", "ROIPooling", ["pool5"], ["up"]))
     with pytest.raises(UnsupportedLayerError) as info:
         to_torch(net)
     text = str(info.value)
-    for part in ("3 layer(s)", "'mystery' (Crop)", "'loss' (SoftmaxWithLoss)",
-                 "'deconv' (Deconvolution)", "Supported types:", "Convolution", "LRN"):
+    for part in ("3 layer(s)", "'mystery' (Normalize)", "'loss' (SoftmaxWithLoss)",
+                 "'deconv' (ROIPooling)", "Supported types:", "Convolution", "LRN"):
         assert part in text
 
 

@@ -3,9 +3,30 @@
 from __future__ import annotations
 
 import mxnet as mx
+import numpy as np
 
 from ...layers.reduction import ArgMax, argmax_axis
 from .registry import canonical_axis, register
+
+
+def _caffe_topk(x, k, axis, ndim):
+    """(values, indices) of the k largest along ``axis`` in Caffe's order: among equal values
+    the larger index first (argmax_layer.cpp sorts (value, index) pairs with std::greater).
+    MXNet's sorts do not keep that order for ties, so the k entries are selected one at a
+    time: the maximum, the largest index holding it, then that entry masked out."""
+    pos = mx.sym.reshape(mx.sym.contrib.arange_like(x, axis=axis),
+                         shape=(1,) * axis + (-1,) + (1,) * (ndim - axis - 1))
+    values, index, masked = [], [], x
+    for _ in range(k):
+        top = mx.sym.max(masked, axis=axis, keepdims=True)
+        hit = mx.sym.broadcast_equal(masked, top)
+        at = mx.sym.max(mx.sym.broadcast_mul(hit, pos + 1), axis=axis, keepdims=True) - 1
+        values.append(top)
+        index.append(at)
+        chosen = mx.sym.broadcast_equal(pos, at)
+        masked = mx.sym.where(mx.sym.broadcast_like(chosen, masked),
+                              mx.sym.zeros_like(masked) - np.inf, masked)
+    return mx.sym.concat(*values, dim=axis), mx.sym.concat(*index, dim=axis)
 
 
 @register("ArgMax")
@@ -17,14 +38,13 @@ def argmax(ctx, layer, bottoms):
     shape = ctx.shape(layer.bottoms[0])
     axis = argmax_axis(layer, shape)
     if axis is not None:
-        kind = "value" if p.out_max_val else "indices"
-        return [mx.sym.topk(x, axis=axis, k=p.top_k, ret_typ=kind, name=name)]
+        values, index = _caffe_topk(x, p.top_k, axis, len(shape))
+        return [mx.sym.identity(values if p.out_max_val else index, name=name)]
     flat = mx.sym.reshape(x, shape=(0, -1))
-    index = mx.sym.topk(flat, axis=1, k=p.top_k, ret_typ="indices")
+    values, index = _caffe_topk(flat, p.top_k, 1, 2)
     parts = [mx.sym.expand_dims(index, axis=1)]
     if p.out_max_val:
-        parts.append(mx.sym.expand_dims(mx.sym.topk(flat, axis=1, k=p.top_k, ret_typ="value"),
-                                        axis=1))
+        parts.append(mx.sym.expand_dims(values, axis=1))
     y = mx.sym.concat(*parts, dim=1) if len(parts) > 1 else parts[0]
     tail = ArgMax.shape(layer, [shape])[0][0][1:]
     return [mx.sym.reshape(y, shape=(0,) + tuple(tail), name=name)]

@@ -26,11 +26,20 @@ class CaffeArgMax(CaffeModule):
 
     def forward(self, x):
         if self.axis is not None:
-            values, index = torch.topk(x, self.top_k, dim=self.axis)
+            values, index = _caffe_topk(x, self.top_k, self.axis)
             return values if self.out_max_val else index.to(x.dtype)
-        values, index = torch.topk(x.flatten(1), self.top_k, dim=1)
+        values, index = _caffe_topk(x.flatten(1), self.top_k, 1)
         parts = [index.to(x.dtype)] + ([values] if self.out_max_val else [])
         return torch.stack(parts, dim=1).reshape((x.shape[0],) + self.tail)
+
+
+def _caffe_topk(x, k: int, dim: int):
+    """(values, indices) of the k largest along ``dim`` in Caffe's order: argmax_layer.cpp
+    sorts (value, index) pairs with std::greater, so among equal values the larger index
+    comes first. A stable descending sort of the reversed axis gives exactly that."""
+    n = x.shape[dim]
+    values, index = torch.sort(x.flip(dim), dim=dim, descending=True, stable=True)
+    return values.narrow(dim, 0, k), (n - 1) - index.narrow(dim, 0, k)
 
 
 class CaffeReduction(CaffeModule):
