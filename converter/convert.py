@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+from . import progress
 from .errors import UsageError
 from .fileio import atomic_write, check_outputs, check_writable
 from .ir import Net
@@ -75,18 +76,31 @@ def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     if out.suffix == ".safetensors" and not opts.fold_bn and not opts.rgb:
         _caffe2safetensors(model, out, opts)
         return out
-    net, weights, pre = load_for_conversion(model, opts)
-    from .backends.torch import export as torch_export
-    from .backends.torch.net import to_torch
-    outputs = list(opts.outputs) if opts.outputs else None
-    module = to_torch(net, weights, outputs=outputs, fold_bn=opts.fold_bn)
-    if out.suffix == ".safetensors":
-        torch_export.save_safetensors(module, net, out, pre, fold_bn=opts.fold_bn)
-    elif out.suffix == ".pt2":
-        torch_export.export_pt2(module, out, _input_shape(net), pre)
-    else:
-        torch_export.export_onnx(module, out, _input_shape(net), pre)
+    with progress.steps(f"caffe2torch {out.name}",
+                        ("reading", "building", "exporting", "writing")) as job:
+        job.step("reading the caffemodel")
+        net, weights, pre = load_for_conversion(model, opts)
+        job.step("building the module")
+        from .backends.torch import export as torch_export
+        from .backends.torch.net import to_torch
+        module = to_torch(net, weights, outputs=torch_outputs(opts.outputs),
+                          fold_bn=opts.fold_bn)
+        job.step("writing" if out.suffix == ".safetensors" else f"exporting {out.suffix}")
+        if out.suffix == ".safetensors":
+            torch_export.save_safetensors(module, net, out, pre, fold_bn=opts.fold_bn)
+        elif out.suffix == ".pt2":
+            torch_export.export_pt2(module, out, _input_shape(net), pre)
+        else:
+            torch_export.export_onnx(module, out, _input_shape(net), pre)
     return out
+
+
+def torch_outputs(outputs: Optional[Sequence[str]]):
+    """``--outputs`` as the torch back end takes it: one name (a tensor is returned, as
+    from the Python API), a list of two or more (a tuple), or None (the net's outputs)."""
+    if not outputs:
+        return None
+    return outputs[0] if len(outputs) == 1 else list(outputs)
 
 
 def _caffe2safetensors(model, out: Path, opts: Options) -> None:
@@ -96,7 +110,7 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     from .backends.torch import export as torch_export
     from .backends.torch.net import build_module, to_torch
     from .backends.torch.module import weights_follow
-    outputs = list(opts.outputs) if opts.outputs else None
+    outputs = torch_outputs(opts.outputs)
     with weights_follow():  # the module's values are never used: do not fill them
         module = build_module(net, outputs)
     if not torch_export.save_safetensors_streamed(module, net, weights, out, pre):
@@ -113,11 +127,17 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
     prefix = str(prefix) if prefix else str(Path(model).with_suffix(""))
     files = [f"{prefix}-symbol.json", f"{prefix}-0000.params", f"{prefix}-preprocess.json"]
     _check_paths(files, model, opts)
-    net, weights, pre = load_for_conversion(model, opts)
-    from .backends.mxnet import save_checkpoint, to_mxnet
-    symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
-    extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
-    return [Path(p) for p in save_checkpoint(prefix, symbol, args, aux, extra_files=extra)]
+    with progress.steps(f"caffe2mxnet {Path(prefix).name}",
+                        ("reading", "building", "writing")) as job:
+        job.step("reading the caffemodel")
+        net, weights, pre = load_for_conversion(model, opts)
+        job.step("building the symbol")
+        from .backends.mxnet import save_checkpoint, to_mxnet
+        symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
+        job.step("writing the checkpoint")
+        extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
+        paths = save_checkpoint(prefix, symbol, args, aux, extra_files=extra)
+    return [Path(p) for p in paths]
 
 
 def _check_paths(outputs: Sequence, model, opts: Options) -> None:

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
-from .errors import CaffeFormatError
+from .errors import CaffeFormatError, UsageError
 from .fileio import check_input
 
 FORMAT_PREFIX = "resnet-convert-golden/"
@@ -78,6 +78,9 @@ def read_golden(path) -> Golden:
     check_input(path, "golden HDF5 file")
     try:
         import h5py
+    except ImportError:  # a hand-made environment; every install extra that verifies has it
+        raise UsageError("reading golden files needs h5py: pip install h5py") from None
+    try:
         h5 = h5py.File(path, "r")
     except (OSError, ValueError) as exc:
         raise CaffeFormatError(f"not a readable golden HDF5 file ({exc})", file=path) from None

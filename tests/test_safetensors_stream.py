@@ -28,7 +28,7 @@ from converter.caffe.blobs import FileBlob
 from converter.caffe.proto import BlobProto, NetParameter
 from converter.caffe.loader import load_caffe
 from converter.caffe.writer import net_to_proto, write_prototxt
-from converter.convert import Options, caffe2torch, load_for_conversion
+from converter.convert import Options, caffe2torch, load_for_conversion, torch_outputs
 from converter.errors import CaffeFormatError
 from converter.safetensors_io import header, write_safetensors
 
@@ -38,7 +38,7 @@ from converter.safetensors_io import header, write_safetensors
 def eager(model, out, opts: Options) -> None:
     """What caffe2torch did before streaming: every blob in memory, then safetensors."""
     net, weights, pre = load_for_conversion(model, opts)
-    module = to_torch(net, weights, outputs=list(opts.outputs) if opts.outputs else None)
+    module = to_torch(net, weights, outputs=torch_outputs(opts.outputs))
     torch_export.save_safetensors(module, net, out, pre)
 
 
@@ -46,7 +46,7 @@ def streamed(model, out, opts: Options, chunk_bytes: int) -> None:
     """caffe2torch's streamed job with a chosen chunk size (it must not fall back)."""
     net, weights, pre = load_for_conversion(model, opts, lazy=True)
     with weights_follow():
-        module = build_module(net, list(opts.outputs) if opts.outputs else None)
+        module = build_module(net, torch_outputs(opts.outputs))
     assert torch_export.save_safetensors_streamed(module, net, weights, out, pre,
                                                   chunk_bytes=chunk_bytes)
 

@@ -11,12 +11,29 @@ import contextlib
 import sys
 from typing import List, Optional, Sequence
 
-from .. import __version__
+from .. import __version__, progress
 from ..errors import ConverterError, UsageError
+from . import toolbox
 from .common import OneLineParser, run_main
 from .export import add_export_commands
 
 PROG = "resnet-convert"
+
+EPILOG = """\
+examples:
+  resnet-convert caffe2torch ResNet-152-model.caffemodel            # -> .safetensors
+  resnet-convert caffe2torch ResNet-152-model.caffemodel -o resnet152.pt2
+  resnet-convert caffe2torch ResNet-152-model.caffemodel -o resnet152.onnx --outputs pool5
+  resnet-convert caffe2mxnet ResNet-152-model.caffemodel -o resnet152
+  resnet-convert info ResNet-152-model.caffemodel
+  resnet-convert draw deploy.prototxt -o net.svg --rankdir LR
+  resnet-convert verify my.caffemodel --caffe --plot errors.png
+  resnet-convert verify my.caffemodel --golden G.h5
+  resnet-convert golden my.caffemodel -o G.h5
+
+Errors print one line 'resnet-convert: error: ...' and exit with status 2 (--debug shows the
+traceback); progress is drawn on stderr when it is a terminal (--quiet turns it off).
+"""
 
 
 def _int_list(text: str) -> List[int]:
@@ -89,6 +106,7 @@ def _net_file_context(args):
 
 
 def cmd_caffe2torch(args) -> None:
+    toolbox.apply_common(args)
     from ..convert import caffe2torch
     with _net_file_context(args):
         out = caffe2torch(args.model, args.output, _options(args))
@@ -96,6 +114,7 @@ def cmd_caffe2torch(args) -> None:
 
 
 def cmd_caffe2mxnet(args) -> None:
+    toolbox.apply_common(args)
     from ..convert import caffe2mxnet
     with _net_file_context(args):
         paths = caffe2mxnet(args.model, args.output, _options(args))
@@ -104,10 +123,20 @@ def cmd_caffe2mxnet(args) -> None:
 
 
 def cmd_verify(args) -> None:
+    toolbox.apply_common(args)
     from ..verify import format_report, verify_model
-    report = verify_model(args.model, args.golden, framework=args.framework,
-                          prototxt=args.prototxt, device=args.device, atol=args.atol,
-                          rtol=args.rtol)
+    if bool(args.caffe) == bool(args.golden):
+        raise UsageError("verify needs exactly one of --golden G.h5 and --caffe")
+    toolbox.check_plot(args)
+    if args.caffe:
+        report = toolbox.verify_caffe(args)
+    else:
+        with progress.steps("verify", ["running the conversion on the golden input"]) as job:
+            job.step("running the conversion on the golden input")
+            report = verify_model(args.model, args.golden, framework=args.framework,
+                                  prototxt=args.prototxt, device=args.device, atol=args.atol,
+                                  rtol=args.rtol)
+    toolbox.plot(report, args.plot)
     print(format_report(report))
     if not report.passed:
         raise SystemExit(1)
@@ -117,9 +146,11 @@ def make_parser() -> argparse.ArgumentParser:
     """The argument parser (every command and flag documented in --help)."""
     parser = OneLineParser(prog=PROG, description=(
         "Convert Caffe models (e.g. Kaiming He's ResNet-50/101/152) to PyTorch and MXNet, "
-        "exactly, and verify them blob by blob against golden activations from real Caffe."))
+        "exactly, and verify them blob by blob against golden activations from real Caffe."),
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser.add_argument("--debug", action="store_true", help=toolbox.DEBUG_HELP)
+    parser.add_argument("--quiet", "-q", action="store_true", help=toolbox.QUIET_HELP)
     sub = parser.add_subparsers(title="commands", metavar="COMMAND", parser_class=OneLineParser)
     p = sub.add_parser("caffe2torch", help="caffemodel -> .safetensors / .pt2 / .onnx",
                        description="Convert a caffemodel to PyTorch. Default output "
@@ -131,7 +162,7 @@ def make_parser() -> argparse.ArgumentParser:
                         "or OUT.onnx")
     p.add_argument("--fold-bn", action="store_true",
                    help="fold BatchNorm+Scale into the preceding convolution (inference)")
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    toolbox.add_common(p)
     p.set_defaults(func=cmd_caffe2torch)
     p = sub.add_parser("caffe2mxnet", help="caffemodel -> PREFIX-symbol.json + PREFIX-0000.params",
                        description="Convert a caffemodel to an MXNet checkpoint (input "
@@ -140,27 +171,39 @@ def make_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("-o", "--output", metavar="PREFIX", help="checkpoint prefix (default: MODEL "
                                                             "without .caffemodel)")
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+    toolbox.add_common(p)
     p.set_defaults(func=cmd_caffe2mxnet)
     _add_verify(sub)
+    toolbox.add_golden(sub, _int_list)
+    toolbox.add_info(sub, _int_list)
+    toolbox.add_draw(sub, _int_list)
     add_export_commands(sub, _int_list)
     return parser
 
 
 def _add_verify(sub) -> None:
-    p = sub.add_parser("verify", help="compare a converted model with golden Caffe activations",
-                       description="Run the converted model on a golden file's input, compare "
-                                   "every blob present in it in Caffe's layer order, print a "
-                                   "table and name the first diverging blob. Exit 1 on failure.")
+    p = sub.add_parser("verify", help="compare a converted model with real Caffe, blob by blob",
+                       description="Run the converted model on a golden file's input (--golden)"
+                                   " or run the model in real Caffe and the conversion on the "
+                                   "same input (--caffe); compare every blob in Caffe's layer "
+                                   "order, print a table and name the first diverging blob. "
+                                   "Exit 1 on failure.")
     p.add_argument("model", help="the .caffemodel")
-    p.add_argument("--golden", required=True, metavar="G.h5", help="golden HDF5 file")
+    p.add_argument("--golden", metavar="G.h5", help="golden HDF5 file")
+    p.add_argument("--caffe", action="store_true",
+                   help="compare with real BVLC Caffe run now on this model")
+    toolbox.add_caffe_flags(p)
+    p.add_argument("--plot", metavar="ERRORS.png",
+                   help="draw the relative error per blob along the net (.png/.svg/.pdf)")
     p.add_argument("--framework", choices=("torch", "mxnet"), default="torch")
     p.add_argument("--prototxt", help="deploy prototxt that supplies or overrides the net")
     p.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
-    p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's)")
+    p.add_argument("--atol", type=float, help="absolute tolerance (default: the golden file's;"
+                                              " 1e-5 with --caffe)")
     p.add_argument("--rtol", type=float, help="tolerance relative to each blob's largest "
-                                              "magnitude (default: the golden file's)")
-    p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
+                                              "magnitude (default: the golden file's; 1e-3 "
+                                              "with --caffe)")
+    toolbox.add_common(p)
     p.set_defaults(func=cmd_verify)
 
 

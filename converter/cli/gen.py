@@ -33,6 +33,7 @@ examples:
   resnet-gen prototxt --depth 50 -o ResNet-50-deploy.prototxt
   resnet-gen prototxt --n 18 --shortcut B --preact
   resnet-gen prototxt --n 3 --train -o train_val.prototxt
+  resnet-gen prototxt --depth 50 -o ResNet-50-deploy.prototxt --draw ResNet-50.svg
   resnet-gen solver --n 3 --net train_val.prototxt -o solver.prototxt
   resnet-gen mxnet --n 9 -o resnet56-symbol.json
 
@@ -134,12 +135,23 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
     p.add_argument("--train", action="store_true",
                    help="train_val net: LMDB Data layers (TRAIN/TEST), BatchNorm in train "
                         "mode, MSRA fillers, SoftmaxWithLoss and Accuracy")
+    p.add_argument("--draw", metavar="NET.svg",
+                   help="also draw the net (.svg, .png or .pdf; needs Graphviz's 'dot')")
     p.set_defaults(func=run_prototxt)
 
 
 def run_prototxt(args: argparse.Namespace) -> None:
-    """Build the selected net and write its prototxt."""
-    write_output(emit_prototxt(_build(args, train=args.train)), args.output)
+    """Build the selected net and write its prototxt (and its drawing, with --draw)."""
+    if args.draw:
+        from ..draw import check_format
+        check_format(args.draw)
+    net = _build(args, train=args.train)
+    text = emit_prototxt(net)
+    if args.draw:  # drawn first: a failed drawing leaves no prototxt behind either
+        from ..draw import render
+        from ..netinfo import describe
+        render(describe(net.copy()), args.draw)
+    write_output(text, args.output)
 
 
 def add_mxnet(sub, parents: List[argparse.ArgumentParser]) -> None:

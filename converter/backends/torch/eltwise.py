@@ -34,9 +34,11 @@ class CaffeEltwise(CaffeModule):
         coeff = self.coeff or (1.0,) * len(xs)
         terms = [x if c == 1.0 else x * c for x, c in zip(xs, coeff)]
         if reuse in (0, 1) and len(terms) > 1 and terms[reuse] is xs[reuse] and all(
-                t.shape == xs[reuse].shape and t.dtype == xs[reuse].dtype for t in terms):
+                t.dtype == xs[reuse].dtype for t in terms):
             # The same sums in the same order, in bottom 0's or 1's memory (t1 + t0 is
-            # t0 + t1 exactly: IEEE addition commutes).
+            # t0 + t1 exactly: IEEE addition commutes). No shape test: Caffe's Eltwise
+            # needs equal bottom shapes (its shape rule refuses others), and comparing traced
+            # sizes would turn symbolic batch sizes into constants in an ONNX trace.
             y = terms[0].add_(terms[1]) if reuse == 0 else terms[1].add_(terms[0])
             for t in terms[2:]:
                 y = y.add_(t)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -149,7 +150,32 @@ def export_pt2(module: CaffeNet, path, input_shape: Sequence[int], pre: Preproce
     torch.export.save(program, buffer,
                       extra_files={"preprocess.json": pre.to_json(include_mean=True)})
     with atomic_output(path, ".pt2") as tmp:
-        write_bytes(tmp, buffer.getbuffer())
+        write_bytes(tmp, _renamed_archive(buffer, Path(path).stem).getbuffer())
+
+
+#: torch's zip writer aligns every entry's data to 64 bytes (for memory-mapped loading).
+_ALIGN = 64
+
+
+def _renamed_archive(buffer: io.BytesIO, name: str) -> io.BytesIO:
+    """The archive with its top folder renamed to ``name``, entries kept stored and aligned.
+
+    torch names the folder after the file it writes, and "archive" when it writes to
+    memory (as here, so that a full disk is an error rather than a C++ abort); users see
+    that name when they unzip the ``.pt2``, so it is the final file's."""
+    import struct
+    import zipfile
+    out = io.BytesIO()
+    with zipfile.ZipFile(buffer) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_STORED) as dst:
+        for entry in src.infolist():
+            head, _, rest = entry.filename.partition("/")
+            info = zipfile.ZipInfo(f"{name}/{rest}" if rest else entry.filename,
+                                   entry.date_time)
+            start = out.tell() + 30 + len(info.filename.encode("utf-8")) + 4
+            pad = -start % _ALIGN
+            info.extra = struct.pack("<HH", 0x4246, pad) + b"Z" * pad  # "FB", as torch's
+            dst.writestr(info, src.read(entry))
+    return out
 
 
 def export_onnx(module: CaffeNet, path, input_shape: Sequence[int], pre: Preprocess,

@@ -140,7 +140,9 @@ class CaffeLRN(CaffeModule):
         # Sum over a channel window via 3-D average pooling on (N, 1, C, H, W). Channels past
         # either end are zeros, so a window wider than 2C-1 sums the same as one of 2C-1:
         # clamp it, or a huge local_size would allocate that many padding channels.
-        half = min(pad, x.shape[1] - 1)
+        # (Not while tracing for ONNX: comparing a traced size would bake a Python boolean
+        # into the trace; the unclamped window sums the same.)
+        half = pad if torch.jit.is_tracing() else min(pad, x.shape[1] - 1)
         window = 2 * half + 1
         padded = F.pad(sq.unsqueeze(1), (0, 0, 0, 0, half, half))
         total = F.avg_pool3d(padded, (window, 1, 1), stride=1).squeeze(1) * window

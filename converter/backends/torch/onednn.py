@@ -146,7 +146,9 @@ def add_relu(y: torch.Tensor, other: Optional[torch.Tensor], relu: bool) -> torc
     """The fused post-ops as separate ops, on ``y`` (a fresh convolution output): + other,
     then max(., 0)."""
     if other is not None:
-        y = y.add_(other) if y.dtype == other.dtype and y.shape == other.shape else y + other
+        # No shape test: a post-op sum comes from an Eltwise, whose bottoms Caffe's shape
+        # rule makes equal; comparing traced sizes would bake booleans into an ONNX trace.
+        y = y.add_(other) if y.dtype == other.dtype else y + other
     return torch.relu_(y) if relu else y
 
 
