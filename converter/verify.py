@@ -165,16 +165,27 @@ def compare(golden: Golden, computed: Dict[str, np.ndarray], framework: str = "t
         if name not in computed:
             kind = "split" if SPLIT_BLOB.search(name) else "missing"
             report.rows.append(BlobResult(name, kind, passed=kind == "split"))
-        elif per_channel and name in golden.tolerances:
-            report.rows.append(_compare_channels(golden, name, computed[name]))
+            continue
+        value = _as_scalar_if_caffe(golden, name, computed[name])
+        if per_channel and name in golden.tolerances:
+            report.rows.append(_compare_channels(golden, name, value))
         elif name in golden.blobs:
-            err = _errors(computed[name], golden.blobs[name], atol, blob_rtol.get(name, rtol))
+            err = _errors(value, golden.blobs[name], atol, blob_rtol.get(name, rtol))
             report.rows.append(BlobResult(name, "full", *err))
         else:
-            report.rows.append(_compare_signature(name, np.asarray(computed[name]),
+            report.rows.append(_compare_signature(name, np.asarray(value),
                                                   golden.signatures[name], atol,
                                                   blob_rtol.get(name, rtol)))
     return report
+
+
+def _as_scalar_if_caffe(golden: Golden, name: str, value):
+    """A one-element result as Caffe's 0-axis blob (Reduction over every axis) when the golden
+    blob has no axes: MXNet 1.x has no 0-d arrays and gives shape (1,)."""
+    sig = golden.signatures.get(name)
+    shape = tuple(np.asarray(sig["shape"]).tolist()) if sig is not None and "shape" in sig else None
+    value = np.asarray(value)
+    return value.reshape(()) if shape == () and value.size == 1 else value
 
 
 def _compare_channels(golden: Golden, name: str, ours) -> BlobResult:

@@ -7,14 +7,14 @@ forward_all). The families are imported here, explicitly, so importing the packa
 registers every converter.
 """
 
-from . import (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent, reduction,
-               reshape)
+from . import (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent,
+               reduction, reshape)
 from .registry import CONVERTERS, NOT_CONVERTED, supported_types
 from .symbol import (forward_all, net_to_symbol_json, save_checkpoint, to_mxnet,
                      unsupported_report)
 
-FAMILIES = (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent, reduction,
-            reshape)
+FAMILIES = (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent,
+            reduction, reshape)
 
 __all__ = ["CONVERTERS", "FAMILIES", "NOT_CONVERTED", "forward_all", "net_to_symbol_json",
            "save_checkpoint", "supported_types", "to_mxnet", "unsupported_report"]

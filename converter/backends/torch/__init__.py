@@ -9,7 +9,8 @@ One converter per Caffe layer type, in the family file named as the type's
 package registers every converter.
 """
 
-from . import activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent, reduction, reshape
+from . import (activation, conv, eltwise, indexing, inner_product, norm, pool, recurrent,
+               reduction, reshape)
 from .net import CaffeNet, build_module, load_weights, to_torch
 from .registry import CONVERTERS, INPUT_TYPES, NOT_CONVERTED, supported_types
 
