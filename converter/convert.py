@@ -17,7 +17,7 @@ from .fileio import atomic_write, check_outputs, check_writable
 from .ir import Net
 from .preprocess import Preprocess, fold_rgb, make_preprocess
 
-TORCH_FORMATS = (".safetensors", ".pt2", ".onnx")
+TORCH_FORMATS = (".safetensors", ".pt2", ".onnx", ".py")
 
 
 @dataclass
@@ -67,11 +67,16 @@ def _input_shape(net: Net) -> Sequence[int]:
 
 def caffe2torch(model, out=None, opts: Optional[Options] = None) -> Path:
     """Convert ``model`` (.caffemodel) to ``out``: .safetensors (default: MODEL.safetensors),
-    .pt2 (torch.export, dynamic batch) or .onnx. Returns the written path."""
+    .pt2 (torch.export, dynamic batch), .onnx, or .py (a standalone PyTorch module, with
+    its weights in the .safetensors beside it). Returns the written path."""
     opts = opts or Options()
     out = Path(out) if out else Path(model).with_suffix(".safetensors")
     if out.suffix not in TORCH_FORMATS:
         raise UsageError(f"-o must end in {', '.join(TORCH_FORMATS)}", file=out)
+    if out.suffix == ".py":
+        _check_paths([out, out.with_suffix(".safetensors")], model, opts)
+        _caffe2python(model, out, opts)
+        return out
     _check_paths([out], model, opts)
     if out.suffix == ".safetensors" and not opts.fold_bn and not opts.rgb:
         _caffe2safetensors(model, out, opts)
@@ -116,6 +121,16 @@ def _caffe2safetensors(model, out: Path, opts: Options) -> None:
     if not torch_export.save_safetensors_streamed(module, net, weights, out, pre):
         module = to_torch(net, weights, outputs=outputs)  # reads the FileBlobs
         torch_export.save_safetensors(module, net, out, pre)
+
+
+def _caffe2python(model, out: Path, opts: Options) -> None:
+    """The .py job: a standalone PyTorch module file plus OUT.safetensors beside it."""
+    if opts.fold_bn:
+        raise UsageError("--fold-bn does not apply to a .py output: the generated module "
+                         "keeps BatchNorm so that it can be trained", file=out)
+    net, weights, pre = load_for_conversion(model, opts)
+    from .codegen import write_python
+    write_python(out, net, weights, pre, outputs=opts.outputs)
 
 
 def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path]:

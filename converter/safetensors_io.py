@@ -31,7 +31,7 @@ from .fileio import atomic_output
 #: Bytes copied at a time: small enough that a chunk is still in the CPU cache when it is
 #: checked and written out, large enough that system calls cost nothing.
 CHUNK_BYTES = 1 << 20
-_ITEM_SIZE = {"F32": 4}
+_ITEM_SIZE = {"F32": 4, "I64": 8}  # int64: BatchNorm's num_batches_tracked (codegen)
 
 Source = Union[np.ndarray, FileBlob]
 #: (tensor name, safetensors dtype, shape, values)

@@ -175,7 +175,7 @@ CLASSES = [
     BadInput("unknown --outputs blob", lambda: (_model(), _convert("--outputs", "pool5"))[1],
              "--outputs: no blob named 'pool5'"),
     BadInput("bad -o extension", lambda: (_model(), _convert(out="out/model.pt"))[1],
-             "-o must end in .safetensors, .pt2, .onnx", file="out/model.pt"),
+             "-o must end in .safetensors, .pt2, .onnx, .py", file="out/model.pt"),
     BadInput("output folder does not exist",
              lambda: (_model(), _convert(out="nowhere/model.safetensors"))[1],
              "cannot write here: No such file or directory", file="nowhere/model.safetensors"),

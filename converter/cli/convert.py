@@ -111,6 +111,8 @@ def cmd_caffe2torch(args) -> None:
     with _net_file_context(args):
         out = caffe2torch(args.model, args.output, _options(args))
     print(f"wrote {out}", file=sys.stderr)
+    if out.suffix == ".py":
+        print(f"wrote {out.with_suffix('.safetensors')}", file=sys.stderr)
 
 
 def cmd_caffe2mxnet(args) -> None:
@@ -158,8 +160,9 @@ def make_parser() -> argparse.ArgumentParser:
                                    "facts; load with converter.load_torch).")
     _add_model_args(p)
     p.add_argument("-o", "--output", metavar="OUT",
-                   help="OUT.safetensors (default), OUT.pt2 (torch.export, dynamic batch) "
-                        "or OUT.onnx")
+                   help="OUT.safetensors (default), OUT.pt2 (torch.export, dynamic batch), "
+                        "OUT.onnx, or OUT.py (a standalone, trainable PyTorch module; its "
+                        "weights go to OUT.safetensors)")
     p.add_argument("--fold-bn", action="store_true",
                    help="fold BatchNorm+Scale into the preceding convolution (inference)")
     toolbox.add_common(p)

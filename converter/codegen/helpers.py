@@ -1,0 +1,109 @@
+"""Helper definitions written into a generated model file where PyTorch differs from Caffe.
+
+Each entry is Python source (a function or a small ``nn.Module``) that the generated file
+defines itself, so it never imports this package; a comment in each cites the Caffe rule.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Iterable, List
+
+CAFFE_POOL2D = '''
+#: Caffe initialises MAX pooling outputs to -FLT_MAX.
+FLT_MAX = 3.4028234663852886e38
+
+
+def caffe_pool2d(x, method, kernel, stride, pad, ceil=True):
+    """Caffe's pooling where nn.MaxPool2d / nn.AvgPool2d compute something else.
+
+    pooling_layer.cpp rounds the output size up (down with round_mode FLOOR) and drops a
+    last window that starts at or past H + pad only when some pad is nonzero; AVE divides
+    by the window clipped to H + pad (padding counts, cells beyond it do not); any
+    pad < kernel is allowed. So: pad until every window fits (-FLT_MAX for MAX, 0 for AVE),
+    pool without padding, crop to Caffe's size, and rescale AVE to Caffe's divisor.
+    """
+    out, extra, divisors = [], [], []
+    for n, k, s, p in zip(x.shape[-2:], kernel, stride, pad):
+        n = int(n)
+        o = (-(-(n + 2 * p - k) // s) if ceil else (n + 2 * p - k) // s) + 1
+        if any(pad) and (o - 1) * s >= n + p:
+            o -= 1
+        out.append(o)
+        extra.append(max(0, (o - 1) * s + k - p - n))
+        divisors.append([min(i * s - p + k, n + p) - (i * s - p) for i in range(o)])
+    fill = -FLT_MAX if method == "MAX" else 0.0
+    x = F.pad(x, (pad[1], extra[1], pad[0], extra[0]), value=fill)
+    if method == "MAX":
+        return F.max_pool2d(x, kernel, stride)[:, :, :out[0], :out[1]]
+    y = F.avg_pool2d(x, kernel, stride)[:, :, :out[0], :out[1]]
+    dh = torch.tensor(divisors[0], dtype=torch.float64)
+    dw = torch.tensor(divisors[1], dtype=torch.float64)
+    return y * ((kernel[0] * kernel[1]) / torch.outer(dh, dw)).to(y.dtype)
+'''
+
+LRN_WITHIN_CHANNEL = '''
+def lrn_within_channel(x, size, alpha, beta):
+    """Caffe's LRN with norm_region WITHIN_CHANNEL (lrn_layer.cpp): x * (1 + alpha * a)^-beta,
+    a the mean of x^2 over a size x size window with zero padding (size-1)/2, the padding
+    counted in the divisor (Caffe composes Power, AVE Pooling and Power; k is not used).
+    """
+    a = F.avg_pool2d(x * x, size, 1, (size - 1) // 2, count_include_pad=True)
+    return x * torch.pow(1.0 + alpha * a, -beta)
+'''
+
+SCALE = '''
+class Scale(nn.Module):
+    """Caffe's Scale layer where it is not a BatchNorm's affine part (scale_layer.cpp):
+    x * weight (+ bias), weight spanning `shape` from the layer's axis and broadcast over the
+    `trailing` axes after it. With learned_scale=False the scale is forward's second input
+    (Caffe's two-bottom form) and only the bias is learned.
+    """
+
+    def __init__(self, shape, trailing=0, bias=False, learned_scale=True):
+        super().__init__()
+        self.trailing = trailing
+        self.weight = nn.Parameter(torch.ones(shape)) if learned_scale else None
+        self.bias = nn.Parameter(torch.zeros(shape)) if bias else None
+
+    def forward(self, x, scale=None):
+        scale = self.weight if scale is None else scale
+        view = tuple(scale.shape) + (1,) * self.trailing
+        y = x * scale.reshape(view)
+        if self.bias is not None:
+            y = y + self.bias.reshape(view)
+        return y
+'''
+
+ZERO_PAD_SHORTCUT = '''
+class ZeroPadShortcut(nn.Module):
+    """The paper's option-A shortcut as the Caffe net computes it: the input subsampled by
+    `stride` (in Caffe a frozen all-ones depthwise 1x1 convolution, which copies exactly)
+    with zero channels appended up to `out_channels` (Caffe: Power with scale 0, Concat).
+    """
+
+    def __init__(self, in_channels, out_channels, stride=1):
+        super().__init__()
+        self.stride = stride
+        self.copies = out_channels // in_channels - 1
+
+    def forward(self, x):
+        if self.stride != 1:
+            x = x[:, :, ::self.stride, ::self.stride]
+        return torch.cat([x] + [torch.zeros_like(x)] * self.copies, 1)
+'''
+
+HELPERS: Dict[str, str] = {
+    "caffe_pool2d": CAFFE_POOL2D,
+    "lrn_within_channel": LRN_WITHIN_CHANNEL,
+    "Scale": SCALE,
+    "ZeroPadShortcut": ZERO_PAD_SHORTCUT,
+}
+
+#: Helpers that call torch.nn.functional.
+USES_F = {"caffe_pool2d", "lrn_within_channel"}
+
+
+def helper_source(names: Iterable[str]) -> List[str]:
+    """The source blocks of ``names``, in a fixed order, each once."""
+    wanted = set(names)
+    return [HELPERS[n].strip("\n") for n in HELPERS if n in wanted]
