@@ -44,7 +44,7 @@ def test_caffe_saved_net_converts_alone(case, tmp_path):
         if os.environ.get("RESNET_CONVERT_REQUIRE_CAFFE") == "1":
             pytest.fail("Caffe chroot required but not ready: %s" % CHROOT)
         pytest.skip("needs root and the chroot from tools/caffe-env.sh")
-    from converter.caffe.weights import load_caffe
+    from converter.caffe.loader import load_caffe
     from converter.golden import read_golden
     from converter.verify import run_torch
     golden = read_golden(GOLDEN_DIR / f"{case}.h5")
