@@ -20,13 +20,13 @@ def default_prefix(path, suffix: str) -> str:
 
 def torch2caffe(model_path, output: Optional[str] = None,
                 input_shape: Optional[Sequence[int]] = None,
-                name: Optional[str] = None) -> Tuple[Path, Path]:
+                name: Optional[str] = None, native_clip: bool = False) -> Tuple[Path, Path]:
     """Lower a ``torch.export`` archive to Caffe; returns the two written paths."""
     from .frontends.save import save_caffe
     from .frontends.torch import from_torch, load_program
     program, example = load_program(model_path, input_shape)
     net, weights = from_torch(program, example, name=name or Path(model_path).stem,
-                              source=str(model_path))
+                              source=str(model_path), native_clip=native_clip)
     return save_caffe(net, weights, output or default_prefix(model_path, ".pt2"))
 
 
@@ -47,7 +47,7 @@ def _guessed_shape(symbol, args, aux, name: str):
 
 def mxnet2caffe(prefix, output: Optional[str] = None, epoch: Optional[int] = None,
                 input_shape: Optional[Sequence[int]] = None,
-                name: Optional[str] = None) -> Tuple[Path, Path]:
+                name: Optional[str] = None, native_clip: bool = False) -> Tuple[Path, Path]:
     """Lower an MXNet checkpoint (``PREFIX-symbol.json`` + ``PREFIX-NNNN.params``) to Caffe."""
     from .frontends.mxnet import data_inputs, from_mxnet, guess_input_shape, load_checkpoint
     from .frontends.save import save_caffe
@@ -60,5 +60,5 @@ def mxnet2caffe(prefix, output: Optional[str] = None, epoch: Optional[int] = Non
         input_shape = _guessed_shape(symbol, args, aux, inputs[0])
     net, weights = from_mxnet(symbol, args, aux, {inputs[0]: tuple(input_shape)},
                               name=name or Path(str(prefix)).name,
-                              source=f"{prefix}-symbol.json")
+                              source=f"{prefix}-symbol.json", native_clip=native_clip)
     return save_caffe(net, weights, output or str(prefix))

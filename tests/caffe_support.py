@@ -2,7 +2,8 @@
 
 :func:`require_caffe` skips without root and the chroot, unless CI demands real Caffe
 (RESNET_CONVERT_REQUIRE_CAFFE=1); :func:`caffe_forward` runs tools/caffe_forward.py on a
-prototxt + caffemodel and returns the blobs Caffe computed.
+prototxt + caffemodel and returns the blobs Caffe computed; :func:`make_golden` records a golden
+file of a net with its own weights.
 """
 
 from __future__ import annotations
@@ -45,6 +46,24 @@ def caffe_forward(prototxt, caffemodel, inputs: Dict[str, np.ndarray],
     assert run.returncode == 0, run.stdout.decode(errors="replace")[-3000:]
     with np.load(out_path) as data:
         return {k: data[k] for k in data.files}
+
+
+def make_golden(prototxt, caffemodel, out_dir, name: str) -> Path:
+    """A golden file of the net with its own weights, made by real Caffe
+    (tools/make_golden.py --weights); returns ``out_dir/<name>.h5``."""
+    out_dir = Path(out_dir).resolve()
+    out_dir.mkdir(parents=True, exist_ok=True)  # bind-mounted into the chroot: must exist
+    folders = {out_dir, Path(prototxt).resolve().parent, Path(caffemodel).resolve().parent}
+    bind = " ".join([os.environ.get("CAFFE_RUN_BIND", "")] + [str(f) for f in folders])
+    args = ["sh", str(ROOT / "tools" / "caffe-run.sh"), str(ROOT / "tools" / "make_golden.py"),
+            "--prototxt", str(Path(prototxt).resolve()), "--weights",
+            str(Path(caffemodel).resolve()), "--name", name, "--out", str(out_dir)]
+    run = subprocess.run(args, cwd=ROOT, env=dict(os.environ, CAFFE_RUN_BIND=bind),
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+    assert run.returncode == 0, run.stdout.decode(errors="replace")[-3000:]
+    found = list(out_dir.rglob(name + ".h5"))
+    assert len(found) == 1, found
+    return found[0]
 
 
 def rel_error(a, b) -> float:

@@ -15,7 +15,7 @@ from optional import need
 torch = need("torch")
 from torch import nn  # noqa: E402
 
-from caffe_support import caffe_forward, require_caffe
+from caffe_support import caffe_forward, make_golden, require_caffe
 import torch_models as M
 
 from converter import load_caffe
@@ -74,8 +74,8 @@ class Bad(nn.Module):
     def __init__(self):
         super().__init__()
         self.conv = nn.Conv2d(2, 2, 1)
-        self.act = nn.ELU()
-        self.up = nn.ConvTranspose2d(2, 2, 2, 2)
+        self.act = nn.Hardswish()
+        self.up = nn.ConvTranspose2d(2, 2, 3, 2, output_padding=1)
 
     def forward(self, x):
         return torch.nn.functional.gelu(self.up(self.act(self.conv(x))))
@@ -86,7 +86,7 @@ def test_torch2caffe_refuses_all_unsupported_ops_and_writes_nothing(tmp_path, ca
     code, _, err = run(["torch2caffe", path, "-o", tmp_path / "out"], capsys)
     assert code == 2
     assert err.count("\n") == 1 and "3 unsupported ops" in err, err
-    for piece in ("aten.elu", "at act", "transposed convolution", "at up", "aten.gelu"):
+    for piece in ("aten.hardswish", "at act", "output_padding", "at up", "aten.gelu"):
         assert piece in err, (piece, err)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.pt2"]
 
@@ -184,3 +184,69 @@ def test_frontends_import_no_framework_until_used():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             cwd=ROOT)
     assert result.returncode == 0, result.stderr
+
+
+class _Decoder(nn.Module):
+    """A small net with the layer types issue 14 brought: Deconvolution, bilinear upsampling
+    (Slice + Concat + Deconvolution), ELU, Swish, PReLU."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 8, 3, 2, 1)
+        self.bn = nn.BatchNorm2d(8)
+        self.act = nn.ELU(0.5)
+        self.up = nn.ConvTranspose2d(8, 4, 4, 2, 1, groups=2)
+        self.silu = nn.SiLU()
+        self.resize = nn.Upsample(scale_factor=2, mode="bilinear")
+        self.prelu = nn.PReLU(4)
+
+    def forward(self, x):
+        return self.prelu(self.resize(self.silu(self.up(self.act(self.bn(self.conv(x)))))))
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("framework", ["torch", "mxnet"])
+@pytest.mark.parametrize("net", ["resnet", "decoder"])
+def test_verify_passes_on_an_exported_caffemodel(framework, net, tmp_path, capsys):
+    """Issue 15 item 4: export with torch2caffe, record a golden of the exported pair with
+    real Caffe (its own weights), then ``resnet-convert verify`` the caffemodel: PASS."""
+    require_caffe()
+    if framework == "mxnet":
+        need("mxnet")
+    model = M.randomise(M.ResNet(M.BasicBlock, [1, 1, 1, 1]) if net == "resnet" else
+                        _Decoder(), seed=6)
+    path = save_program(model, tmp_path / "m.pt2", torch.zeros(2, 3, 32, 32))
+    code, _, err = run(["torch2caffe", path, "-o", tmp_path / "m"], capsys)
+    assert code == 0, err
+    golden = make_golden(tmp_path / "m.prototxt", tmp_path / "m.caffemodel", tmp_path / "g",
+                         "exported")
+    code, out, err = run(["verify", tmp_path / "m.caffemodel", "--golden", golden,
+                          "--framework", framework], capsys)
+    assert code == 0, out + err
+    assert out.splitlines()[-1].startswith("PASS")
+
+
+class _Clamps(nn.Module):
+    def forward(self, x):
+        return torch.clamp(nn.functional.relu6(x * 4.0) * 0.5 - 1.0, -0.5, 0.75)
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("native", [False, True])
+def test_torch2caffe_native_clip_is_bit_identical_in_caffe(native, tmp_path, capsys):
+    """--native-clip writes Caffe's Clip layer (Caffe from 2018 on); the default emulation
+    runs in BVLC Caffe 1.0. Both equal torch bit for bit (inputs scaled by powers of two)."""
+    require_caffe()
+    x = torch.randn(2, 3, 8, 8, generator=torch.Generator().manual_seed(9))
+    path = save_program(_Clamps(), tmp_path / "c.pt2", x)
+    code, _, err = run(["torch2caffe", path, "-o", tmp_path / "c"] +
+                       (["--native-clip"] if native else []), capsys)
+    assert code == 0, err
+    net, _ = load_caffe(tmp_path / "c.caffemodel")
+    types = [layer.type for layer in net.layers]
+    assert (types.count("Clip") == 2) == native and ("Eltwise" in types) != native
+    out = net.output_blobs()[0]
+    blobs = caffe_forward(tmp_path / "c.prototxt", tmp_path / "c.caffemodel", {"x": x.numpy()})
+    ref = _Clamps()(x).numpy()
+    assert 0 < (ref == 0.75).mean() < 1 and 0 < (ref == -0.5).mean() < 1
+    assert blobs[out].tobytes() == ref.tobytes()

@@ -190,19 +190,24 @@ def test_pooling_convention(convention, size, mode):
 
 def test_unsupported_ops_reported_at_once():
     data = mx.sym.var("data")
-    a = mx.sym.LeakyReLU(data, act_type="elu", name="elu0")
+    a = mx.sym.LeakyReLU(data, act_type="gelu", name="gelu0")
     b = mx.sym.Activation(a, act_type="softrelu", name="soft0")
     c = mx.sym.LeakyReLU(b, act_type="selu", name="selu0")
+    d = mx.sym.contrib.BilinearResize2D(c, height=5, width=6, align_corners=False, name="rs0")
+    e = mx.sym.Deconvolution(d, kernel=(3, 3), stride=(2, 2), adj=(1, 1), num_filter=2,
+                             name="adj0")
+    args = {"adj0_weight": mx.nd.ones((2, 2, 3, 3))}
     with pytest.raises(UnsupportedLayerError) as info:
-        converter.from_mxnet(c, {}, {}, {"data": (1, 2, 3, 3)})
+        converter.from_mxnet(e, args, {}, {"data": (1, 2, 3, 3)})
     text = str(info.value)
-    for expected in ("'elu0'", "'soft0'", "'selu0'", "3 unsupported"):
+    for expected in ("'gelu0'", "'soft0'", "'selu0'", "'rs0'", "not an integer factor",
+                     "'adj0'", "adj / target_shape", "5 unsupported"):
         assert expected in text, (expected, text)
 
 
 @pytest.mark.caffe
 def test_clip_and_prelu_are_bit_identical_in_caffe(tmp_path):
-    """clip (Gluon's ReLU6) and PReLU from ReLU / Power / Scale / Eltwise, nearest UpSampling
+    """clip (Gluon's ReLU6) from ReLU / Power / Eltwise, PReLU as Caffe's PReLU, nearest UpSampling
     from Reshape / Concat: every step is exact, so on
     exactly computed inputs (scalar products by powers of two) Caffe equals MXNet bit for bit."""
     require_caffe()
@@ -221,3 +226,39 @@ def test_clip_and_prelu_are_bit_identical_in_caffe(tmp_path):
         assert blobs[name].tobytes() == ref[name].tobytes(), name
     assert 0 < (ref["relu6"] == 6).mean() < 1 and 0 < (ref["relu6"] == 0).mean() < 1
     assert 0 < (ref["clip1"] == -0.5).mean() < 1 and 0 < (ref["clip1"] == 0.75).mean() < 1
+
+
+def _new_types_symbol():
+    """Deconvolution (groups, dilation, bias), bilinear UpSampling, BilinearResize2D both
+    ways, LeakyReLU elu / prelu: the layer types issue 14 brought."""
+    data = mx.sym.var("data")
+    y = mx.sym.Deconvolution(data, kernel=(3, 2), stride=(2, 1), pad=(1, 0), dilate=(1, 2),
+                             num_filter=6, num_group=2, no_bias=False, name="deconv0")
+    y = mx.sym.LeakyReLU(y, act_type="elu", slope=0.6, name="elu0")
+    y = mx.sym.LeakyReLU(y, act_type="prelu", name="prelu0")
+    y = mx.sym.UpSampling(y, mx.sym.var("up0_weight"), scale=2, sample_type="bilinear",
+                          num_filter=6, num_args=2, name="up0")
+    y = mx.sym.contrib.BilinearResize2D(y, scale_height=3, scale_width=2, align_corners=False,
+                                        name="resize0")
+    y = mx.sym.contrib.BilinearResize2D(y, height=59, width=55, align_corners=True,
+                                        name="resize1")
+    return mx.sym.Deconvolution(y, kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=3,
+                                name="deconv1")
+
+
+@pytest.mark.caffe
+def test_new_layer_types_match_mxnet_in_caffe(tmp_path):
+    require_caffe()
+    symbol = _new_types_symbol()
+    shape = (2, 4, 3, 5)
+    arg_shapes, _, _ = symbol.infer_shape(data=shape)
+    raw = {n: mx.nd.zeros(s) for n, s in zip(symbol.list_arguments(), arg_shapes) if n != "data"}
+    args = randomise(raw, seed=7)
+    args["prelu0_gamma"] = mx.nd.array(np.linspace(-0.5, 0.5, 6, dtype=np.float32))
+    x = np.random.default_rng(8).standard_normal(shape).astype(np.float32)
+    net, err, floor = check_in_caffe(symbol, args, {}, x, tmp_path)
+    print("issue-14 types caffe vs mxnet", err, "float32 floor", floor)
+    types = {layer.name: layer.type for layer in net.layers}
+    assert [types[n] for n in ("deconv0", "elu0", "prelu0", "up0", "resize0", "resize1")] == \
+        ["Deconvolution", "ELU", "PReLU", "Deconvolution", "Deconvolution", "Deconvolution"]
+    assert net.layer("deconv0").params.group == 2 and not net.layer("deconv1").params.bias_term

@@ -124,21 +124,23 @@ def test_adaptive_average_to_one_is_global():
 class Unsupported(nn.Module):
     def __init__(self):
         super().__init__()
-        self.act = nn.ELU()
-        self.six = nn.SiLU()
-        self.up = nn.Upsample(scale_factor=2, mode="bilinear")  # nearest is exported
+        self.act = nn.GELU()
+        self.six = nn.Hardswish()
+        self.up = nn.Upsample(scale_factor=1.5, mode="bilinear")  # integer factors export
+        self.deconv = nn.ConvTranspose2d(2, 2, 3, 2, 1, output_padding=1)
         self.pool = nn.AvgPool2d(3, 1, 1, count_include_pad=False)
 
     def forward(self, x):
-        return self.up(self.six(self.act(x))) + 1, self.pool(x)
+        return self.up(self.six(self.act(x))) + 1, self.pool(x), self.deconv(x)
 
 
 def test_every_unsupported_op_reported_at_once():
     with pytest.raises(UnsupportedLayerError) as info:
         converter.from_torch(Unsupported(), (torch.zeros(1, 2, 4, 4),))
     text = str(info.value)
-    for expected in ("aten.elu", "at act", "aten.silu", "at six", "upsample",
-                     "count_include_pad=False", "at pool"):
+    for expected in ("aten.gelu", "at act", "aten.hardswish", "at six", "not an integer factor",
+                     "at up", "output_padding [1, 1]", "at deconv", "count_include_pad=False",
+                     "at pool"):
         assert expected in text, (expected, text)
 
 
@@ -182,16 +184,51 @@ def test_relu6_is_built_exactly_from_caffe_1_layers():
     assert torch.equal(steps, nn.ReLU6()(x))
 
 
-def test_prelu_is_built_exactly_from_caffe_1_layers():
+def test_prelu_is_caffe_prelu():
     model = nn.PReLU(3, init=0.25)
     with torch.no_grad():
         model.weight.copy_(torch.tensor([0.25, -0.5, 0.1]))
     net, weights = converter.from_torch(model, (torch.zeros(1, 3, 2, 2),))
-    assert [layer.type for layer in net.layers[1:]] == ["ReLU", "Power", "ReLU", "Power",
-                                                        "Scale", "Eltwise"]
-    np.testing.assert_array_equal(weights[net.layers[-2].name][0],
-                                  np.float32([0.25, -0.5, 0.1]))
-    x = torch.randn(1, 3, 5, 5)
-    a = model.weight.detach().view(1, 3, 1, 1)
-    steps = torch.relu(x) + a * -torch.relu(-x)
-    assert torch.equal(steps, model(x).detach())
+    assert [layer.type for layer in net.layers[1:]] == ["PReLU"]
+    np.testing.assert_array_equal(weights[net.layers[1].name][0], np.float32([0.25, -0.5, 0.1]))
+    net, weights = converter.from_torch(nn.PReLU(), (torch.zeros(1, 3, 2, 2),))
+    assert net.layers[1].params.channel_shared and weights[net.layers[1].name][0].shape == ()
+
+
+def _up(size=None, scale=None, align=False):
+    return nn.Upsample(size=size, scale_factor=scale, mode="bilinear", align_corners=align)
+
+
+#: Modules using the layer types issue 14 brought (Deconvolution, ELU, Swish, PReLU), each
+#: exported and run in real Caffe; input shape (N, C, H, W).
+NEW_TYPES = {
+    "deconv_stride2_pad1": (lambda: nn.ConvTranspose2d(4, 6, 3, 2, 1), (2, 4, 5, 6)),
+    "deconv_groups_dilation": (lambda: nn.ConvTranspose2d(4, 6, (3, 2), (1, 2), (2, 0),
+                                                          groups=2, dilation=(2, 1)),
+                               (1, 4, 6, 5)),
+    "deconv_no_bias_depthwise": (lambda: nn.ConvTranspose2d(3, 3, 4, 2, 1, groups=3,
+                                                            bias=False), (1, 3, 7, 7)),
+    "bilinear_x2": (lambda: _up(scale=2), (2, 3, 5, 6)),
+    "bilinear_x3_x4": (lambda: _up(scale=(3, 4)), (1, 2, 4, 3)),
+    "bilinear_size_x2_from_1_and_2": (lambda: _up(size=(2, 4)), (1, 2, 1, 2)),
+    "bilinear_align_corners": (lambda: _up(size=(9, 13), align=True), (1, 3, 5, 4)),
+    "bilinear_align_corners_one_axis": (lambda: _up(size=(4, 7), align=True), (1, 2, 4, 4)),
+    "elu": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.ELU(0.7)), (2, 3, 6, 6)),
+    "silu": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.SiLU()), (2, 3, 6, 6)),
+    "prelu": (lambda: nn.Sequential(nn.Conv2d(3, 4, 3), nn.PReLU(4), nn.PReLU()),
+              (2, 3, 6, 6)),
+}
+
+
+@pytest.mark.caffe
+@pytest.mark.parametrize("name", sorted(NEW_TYPES))
+def test_new_layer_types_match_torch_in_caffe(name, tmp_path):
+    require_caffe()
+    make, shape = NEW_TYPES[name]
+    model = M.randomise(make(), seed=3)
+    for m in model.modules():  # PReLU slopes: some negative, none the default 0.25
+        if isinstance(m, nn.PReLU):
+            m.weight.data.uniform_(-0.5, 0.5, generator=torch.Generator().manual_seed(5))
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(4))
+    errors, floors = check_in_caffe(model, x, tmp_path)
+    print(name, "caffe vs torch", errors, "float32 floor", floors)

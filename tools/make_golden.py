@@ -6,6 +6,8 @@ Runs inside the Caffe chroot; call it through tools/caffe-run.sh:
     tools/caffe-run.sh tools/make_golden.py --all --out golden
     tools/caffe-run.sh tools/make_golden.py --prototxt net.prototxt \
         --name mynet --out /tmp/g            # ad-hoc case, default settings
+    tools/caffe-run.sh tools/make_golden.py --prototxt net.prototxt \
+        --weights net.caffemodel --name mynet --out /tmp/g   # its own weights
 
 Case specs live in tools/cases/cases.json; prototxt paths there are
 relative to the repository root.  See golden/README.md for the file layout.
@@ -53,8 +55,11 @@ def build_net(spec, path):
     shapes = golden_calib.input_shapes(net)
     batch = shapes[net.inputs[0]][0]
     seed, scale = spec["seed"], spec["input_scale"]
-    golden_calib.fill_learned(net, seed, params)
-    if any(l.type == "BatchNorm" for l in net.layers):
+    if spec.get("weights"):  # a given caffemodel (e.g. an exported one): Caffe loads it
+        net.copy_from(spec["weights"])
+    else:
+        golden_calib.fill_learned(net, seed, params)
+    if any(l.type == "BatchNorm" for l in net.layers) and not spec.get("weights"):
         calib = golden_calib.input_shapes(net, spec["calib_batch"])
         golden_calib.set_inputs(net, seed, scale,
                                 goldenlib.calibration_input, calib)
@@ -118,6 +123,9 @@ def write_attrs(h5, spec, batch, extra):
                                             spec["storage"] == "full"))
     attrs["made_by"] = ("tools/caffe-run.sh tools/make_golden.py --case %s"
                         " (tools/make-golden.sh)" % spec["name"])
+    if spec.get("weights"):
+        attrs["made_by"] = ("tools/caffe-run.sh tools/make_golden.py --prototxt %s "
+                            "--weights %s" % (spec["prototxt"], spec["weights"]))
     if spec.get("generator"):
         attrs["generator_command"] = " ".join(["resnet-gen"]
                                                + spec["generator"])
@@ -248,7 +256,13 @@ def parse_args(argv):
     parser.add_argument("--caffemodel-dir", metavar="DIR",
                         help="also write each case's caffemodel as Caffe saved it to "
                              "DIR/<case>.caffemodel (for cases too large to store it)")
-    return parser.parse_args(argv)
+    parser.add_argument("--weights", metavar="CAFFEMODEL",
+                        help="with --prototxt: run the net with these weights (Caffe's "
+                             "copy_from) instead of synthetic ones and calibration")
+    args = parser.parse_args(argv)
+    if args.weights and not args.prototxt:
+        parser.error("--weights needs --prototxt")
+    return args
 
 
 def main(argv=None):
@@ -261,6 +275,8 @@ def main(argv=None):
     if model_dir:
         os.makedirs(model_dir, exist_ok=True)
     for spec in golden_cases.selected(args):
+        if args.weights:
+            spec["weights"] = os.path.abspath(args.weights)
         path = golden_cases.prototxt_path(spec)
         if not os.path.exists(path) and args.prototxt_from:
             stored = os.path.join(os.path.abspath(args.prototxt_from),

@@ -11,14 +11,23 @@ import sys
 
 def cmd_torch2caffe(args) -> None:
     from ..export import torch2caffe
-    for path in torch2caffe(args.model, args.output, args.input_shape, args.name):
+    for path in torch2caffe(args.model, args.output, args.input_shape, args.name,
+                            args.native_clip):
         print(f"wrote {path}", file=sys.stderr)
 
 
 def cmd_mxnet2caffe(args) -> None:
     from ..export import mxnet2caffe
-    for path in mxnet2caffe(args.prefix, args.output, args.epoch, args.input_shape, args.name):
+    for path in mxnet2caffe(args.prefix, args.output, args.epoch, args.input_shape, args.name,
+                            args.native_clip):
         print(f"wrote {path}", file=sys.stderr)
+
+
+def _native_clip(p) -> None:
+    p.add_argument("--native-clip", action="store_true",
+                   help="write ReLU6/clamp/clip as Caffe's Clip layer (Caffe builds from 2018 "
+                        "on; default: the same values from ReLU/Power/Eltwise, which every "
+                        "Caffe build runs)")
 
 
 def add_export_commands(sub, int_list) -> None:
@@ -38,6 +47,7 @@ def add_export_commands(sub, int_list) -> None:
                    help="input shape (needed where the archive's shape is dynamic beyond "
                         "the batch; a dynamic batch alone defaults to 1)")
     p.add_argument("--name", help="the Caffe net's name (default: the file's stem)")
+    _native_clip(p)
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_torch2caffe)
     p = sub.add_parser("mxnet2caffe", help="MXNet checkpoint -> OUT.prototxt + "
@@ -53,5 +63,6 @@ def add_export_commands(sub, int_list) -> None:
                         "batch 1 at the first common size, 224, 32, 299, ..., that the "
                         "parameters fit, with a warning)")
     p.add_argument("--name", help="the Caffe net's name (default: PREFIX's name)")
+    _native_clip(p)
     p.add_argument("--debug", action="store_true", help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_mxnet2caffe)

@@ -17,8 +17,11 @@ import numpy as np
 
 from ..errors import UnsupportedLayerError
 from ..ir import Layer, Net
-from ..ir import (ConcatParam, EltwiseParam, InputParam, PowerParam, ReshapeParam,
-                  ScaleParam)
+from ..ir import (ConcatParam, ConvolutionParam, EltwiseParam, InputParam, PowerParam,
+                  ReshapeParam)
+from ..layers.activation import ClipParam, PReLUParam
+from ..layers.reshape import SliceParam
+from .bilinear import deconv_weights
 
 
 @dataclass(frozen=True)
@@ -31,7 +34,10 @@ class Blob:
 class NetBuilder:
     """Accumulates layers, their parameter blobs and the unsupported-op report."""
 
-    def __init__(self, name: str = ""):
+    def __init__(self, name: str = "", native_clip: bool = False):
+        #: Write two-sided clamps as Caffe's Clip layer (Caffe builds from 2018 on) instead
+        #: of the exact emulation from BVLC Caffe 1.0 layers (:meth:`add_clamp`).
+        self.native_clip = native_clip
         self.net = Net(name=name)
         self.weights: Dict[str, List[np.ndarray]] = {}
         self.problems: List[str] = []
@@ -64,7 +70,8 @@ class NetBuilder:
         top = bottoms[0] if in_place else name
         self.net.layers.append(Layer(name, layer_type, list(bottoms), [top], params))
         if blobs:
-            self.weights[name] = [np.ascontiguousarray(b, dtype=np.float32) for b in blobs]
+            # np.array, not ascontiguousarray: that makes a 0-axis blob (shared PReLU) 1-D.
+            self.weights[name] = [np.array(b, dtype=np.float32, order="C") for b in blobs]
         return top
 
     def add_clamp(self, name: str, bottom: str, low: Optional[float],
@@ -73,8 +80,12 @@ class NetBuilder:
         1.0 layers only, every step exact: ReLU for ``max(x, 0)``; else Eltwise MAX with a
         constant blob (a Power with scale 0 writes ``shift`` everywhere, power_layer.cpp);
         and ``min(y, high) = -max(-y, -high)`` with two negations (Power scale -1, exact).
-        The last layer carries ``name``; returns its top."""
+        The last layer carries ``name``; returns its top. With ``native_clip``, a clamp with
+        both bounds is one Clip layer (``max(min, min(x, max))``, clip_layer.cpp), the same
+        values."""
         x = bottom
+        if self.native_clip and low is not None and high is not None:
+            return self.add("Clip", name, [x], ClipParam(min=float(low), max=float(high)))
         if low is not None and low == 0.0 and high is None:
             return self.add("ReLU", name, [x])
         if low is not None and low == 0.0:
@@ -88,21 +99,49 @@ class NetBuilder:
         return self.add("Power", name, [bound], PowerParam(scale=-1.0))
 
     def add_prelu(self, name: str, bottom: str, slopes: np.ndarray) -> str:
-        """PReLU ``max(x, 0) + a * min(x, 0)`` from BVLC Caffe 1.0 layers, exactly:
-        ``min(x, 0) = -max(-x, 0)`` (two exact negations around a ReLU), ``a * .`` one
-        rounding as in the source (Power for one shared slope, Scale per channel), and a SUM
-        in which one term is always 0. The last layer carries ``name``."""
+        """PReLU ``max(x, 0) + a * min(x, 0)``: Caffe's own PReLU layer (in BVLC Caffe 1.0,
+        prelu_layer.cpp), one slope per channel or one shared (channel_shared, a 0-axis
+        blob)."""
         slopes = np.asarray(slopes, np.float32).reshape(-1)
-        positive = self.add("ReLU", f"{name}.pos", [bottom])
-        neg = self.add("Power", f"{name}.neg", [bottom], PowerParam(scale=-1.0))
-        neg = self.add("ReLU", f"{name}.neg_relu", [neg])
-        neg = self.add("Power", f"{name}.min", [neg], PowerParam(scale=-1.0))
-        if slopes.size == 1:
-            scaled = self.add("Power", f"{name}.slope", [neg],
-                              PowerParam(scale=float(slopes[0])))
+        shared = slopes.size == 1
+        blob = slopes.reshape(()) if shared else slopes
+        return self.add("PReLU", name, [bottom], PReLUParam(channel_shared=shared), [blob])
+
+    def add_slice(self, name: str, bottom: str, axis: int, points: Sequence[int]) -> List[str]:
+        """A Slice layer cutting ``axis`` at ``points``; returns its tops (``name``,
+        ``name.1``, ...)."""
+        name = self.unique(name)
+        tops = [name] + [self.unique(f"{name}.{k}") for k in range(1, len(points) + 1)]
+        self.net.layers.append(Layer(name, "Slice", [bottom], tops,
+                                     SliceParam(axis=axis, slice_point=tuple(points))))
+        return tops
+
+    def add_edge_pad(self, name: str, bottom: str, size: int, axis: int) -> str:
+        """``bottom`` with its first and last entry along ``axis`` repeated once more on
+        their side (replicate padding by 1), from Slice + Concat copies."""
+        if size == 1:
+            parts = [bottom] * 3
         else:
-            scaled = self.add("Scale", f"{name}.slope", [neg], ScaleParam(), [slopes])
-        return self.add("Eltwise", name, [positive, scaled], EltwiseParam(operation="SUM"))
+            pieces = self.add_slice(f"{name}.edges", bottom, axis,
+                                    [1] if size == 2 else [1, size - 1])
+            parts = [pieces[0]] + pieces + [pieces[-1]]
+        return self.add("Concat", name, parts, ConcatParam(axis=axis))
+
+    def add_bilinear(self, name: str, bottom: str, shape: Sequence[int], plans) -> str:
+        """Bilinear resizing of an N,C,H,W blob as a per-channel Deconvolution with fixed
+        weights (:mod:`converter.frontends.bilinear`), after replicating the edges the
+        plans ask for. The Deconvolution carries ``name``."""
+        _, c, h, w = (int(d) for d in shape)
+        x = bottom
+        if plans[0].replicate:
+            x = self.add_edge_pad(f"{name}.pad_h", x, h, 2)
+        if plans[1].replicate:
+            x = self.add_edge_pad(f"{name}.pad_w", x, w, 3)
+        params = ConvolutionParam(num_output=c, bias_term=False, group=c,
+                                  kernel=(plans[0].kernel, plans[1].kernel),
+                                  stride=(plans[0].stride, plans[1].stride),
+                                  pad=(plans[0].pad, plans[1].pad))
+        return self.add("Deconvolution", name, [x], params, [deconv_weights(c, plans)])
 
     def add_upsample_nearest(self, name: str, bottom: str, shape: Sequence[int],
                              factors: Tuple[int, int]) -> str:

@@ -31,9 +31,11 @@ def _numpy(params) -> Dict[str, np.ndarray]:
 
 
 def from_mxnet(symbol, arg_params, aux_params, input_shapes: Dict[str, Sequence[int]], *,
-               name: str = "", source: str = "") -> Tuple[Net, Dict[str, List[np.ndarray]]]:
+               name: str = "", source: str = "",
+               native_clip: bool = False) -> Tuple[Net, Dict[str, List[np.ndarray]]]:
     """Lower an MXNet ``symbol`` with its ``arg_params``/``aux_params`` (name -> NDArray or
-    numpy) at ``input_shapes`` (input name -> shape) to ``(net, weights)``."""
+    numpy) at ``input_shapes`` (input name -> shape) to ``(net, weights)``; ``native_clip``
+    as in :func:`converter.from_torch`."""
     params = _numpy(arg_params)
     params.update(_numpy(aux_params))
     shapes = {k: tuple(int(d) for d in v) for k, v in input_shapes.items()}
@@ -43,7 +45,7 @@ def from_mxnet(symbol, arg_params, aux_params, input_shapes: Dict[str, Sequence[
     except mx.base.MXNetError as exc:
         raise UsageError(f"MXNet cannot infer shapes at {shapes}: "
                          f"{str(exc).splitlines()[0]}") from None
-    builder = NetBuilder(name or "mxnet")
+    builder = NetBuilder(name or "mxnet", native_clip=native_clip)
     lowering = Lowering(builder, nodes, params, symbol.get_internals())
     for node in nodes:
         for i, _ in node.inputs:

@@ -50,6 +50,37 @@ def convert_convolution(lw: Lowering, node: Node):
     return _blob(lw, node, top)
 
 
+@register("Deconvolution")
+def convert_deconvolution(lw: Lowering, node: Node):
+    """Deconvolution -> Caffe Deconvolution: the same weight layout (C_in, num_filter /
+    num_group, kh, kw). ``no_bias`` defaults to True here (unlike Convolution). Caffe's
+    output is ``s (in - 1) + d (k - 1) + 1 - 2 pad``; MXNet's ``adj`` / ``target_shape``
+    can make it differ, and then the op is refused."""
+    x, w = lw.input(node, 0), _param(lw, node, 1)
+    no_bias = attr_bool(node, "no_bias", True)
+    b = None if no_bias else _param(lw, node, 2)
+    if w is None or w.ndim != 4 or (not no_bias and b is None):
+        lw.builder.unsupported("Deconvolution that is not 2-D with parameter weights",
+                               lw.where(node))
+        return None
+    group = int(node.attrs.get("num_group", 1))
+    p = P.ConvolutionParam(num_output=int(w.shape[1]) * group, bias_term=not no_bias,
+                           kernel=tuple(w.shape[2:]),
+                           stride=attr_tuple(node, "stride", (1, 1)) or (1, 1),
+                           pad=attr_tuple(node, "pad", (0, 0)) or (0, 0),
+                           dilation=attr_tuple(node, "dilate", (1, 1)) or (1, 1), group=group)
+    size = [s * (n - 1) + d * (k - 1) + 1 - 2 * q for n, k, s, q, d in
+            zip(x.shape[2:], p.kernel, p.stride, p.pad, p.dilation)]
+    if tuple(size) != tuple(node.shape[2:]):
+        lw.builder.unsupported(f"Deconvolution whose output {tuple(node.shape[2:])} (adj / "
+                               f"target_shape) differs from Caffe's {tuple(size)}",
+                               lw.where(node))
+        return None
+    top = lw.builder.add("Deconvolution", node.name, [x.name], p,
+                         [w] + ([] if no_bias else [b]))
+    return _blob(lw, node, top)
+
+
 @register("FullyConnected")
 def convert_fully_connected(lw: Lowering, node: Node):
     x, w = lw.input(node, 0), _param(lw, node, 1)

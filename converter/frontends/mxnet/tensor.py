@@ -13,7 +13,9 @@ from typing import Optional
 import numpy as np
 
 from ... import ir as P
-from .lower import Blob, Lowering, Node, Pending, attr_float, register
+from ...layers.activation import ELUParam
+from ..bilinear import bilinear_plan
+from .lower import Blob, Lowering, Node, Pending, attr_bool, attr_float, register
 from .nn import divide_sum_pool
 
 
@@ -46,13 +48,17 @@ def convert_activation_op(lw: Lowering, node: Node):
 
 @register("LeakyReLU")
 def convert_leaky_relu(lw: Lowering, node: Node):
+    """LeakyReLU: ``leaky`` -> ReLU with negative_slope, ``prelu`` -> PReLU (its gamma),
+    ``elu`` -> ELU (alpha = ``slope``, MXNet's ``slope * (exp(x) - 1)`` below 0). SELU, GELU
+    and rrelu have no Caffe layer."""
     act = node.attrs.get("act_type", "leaky")
+    x = lw.input(node, 0)
     if act == "prelu" and isinstance(lw.input(node, 1), np.ndarray):
-        x = lw.input(node, 0)
         return _out(node, lw.builder.add_prelu(node.name, x.name, lw.input(node, 1)))
+    if act == "elu":
+        return _unary(lw, node, "ELU", ELUParam(alpha=attr_float(node, "slope", 0.25)))
     if act != "leaky":
-        lw.builder.unsupported(f"LeakyReLU act_type={act} (not in this project's IR yet)",
-                               lw.where(node))
+        lw.builder.unsupported(f"LeakyReLU act_type={act} (no Caffe layer)", lw.where(node))
         return None
     return _unary(lw, node, "ReLU", P.ReLUParam(negative_slope=attr_float(node, "slope", 0.25)))
 
@@ -239,11 +245,38 @@ def convert_clip(lw: Lowering, node: Node):
 
 @register("UpSampling")
 def convert_upsampling(lw: Lowering, node: Node):
-    """Nearest UpSampling (one input): copies only (NetBuilder.add_upsample_nearest)."""
+    """Nearest UpSampling (one input): copies only (NetBuilder.add_upsample_nearest).
+    Bilinear UpSampling is MXNet's own per-channel Deconvolution with the given weight
+    (upsampling-inl.h: kernel 2s - s % 2, stride s, pad ceil((s - 1) / 2), num_group =
+    num_filter, no bias), which Caffe's Deconvolution computes the same way."""
     x = lw.input(node, 0)
-    if node.attrs.get("sample_type", "nearest") != "nearest" or len(node.inputs) != 1:
-        lw.builder.unsupported("bilinear or multi-input UpSampling (needs Caffe's "
-                               "Deconvolution, which this project's IR lacks)", lw.where(node))
-        return None
     k = int(node.attrs.get("scale", 1))
+    if node.attrs.get("sample_type", "nearest") == "bilinear":
+        w = lw.input(node, 1) if len(node.inputs) == 2 else None
+        if not isinstance(w, np.ndarray) or w.shape[:2] != (x.shape[1], 1):
+            lw.builder.unsupported("bilinear UpSampling without a per-channel parameter "
+                                   "weight", lw.where(node))
+            return None
+        params = P.ConvolutionParam(num_output=x.shape[1], bias_term=False, group=x.shape[1],
+                                    kernel=tuple(w.shape[2:]), stride=(k, k),
+                                    pad=(k // 2, k // 2))  # ceil((k - 1) / 2)
+        return _out(node, lw.builder.add("Deconvolution", node.name, [x.name], params, [w]))
+    if len(node.inputs) != 1:
+        lw.builder.unsupported("nearest UpSampling of several inputs", lw.where(node))
+        return None
     return _out(node, lw.builder.add_upsample_nearest(node.name, x.name, x.shape, (k, k)))
+
+
+@register("_contrib_BilinearResize2D")
+def convert_bilinear_resize(lw: Lowering, node: Node):
+    """BilinearResize2D (the same arithmetic as PyTorch's upsample_bilinear2d, from the
+    input and output sizes): a fixed-weight Deconvolution where exact (:mod:`..bilinear`)."""
+    x = lw.input(node, 0)
+    if len(node.inputs) != 1:
+        lw.builder.unsupported("BilinearResize2D to another input's size", lw.where(node))
+        return None
+    plans = bilinear_plan(x.shape[2:], node.shape[2:], attr_bool(node, "align_corners", True))
+    if isinstance(plans, str):
+        lw.builder.unsupported(f"BilinearResize2D {plans}", lw.where(node))
+        return None
+    return _out(node, lw.builder.add_bilinear(node.name, x.name, x.shape, plans))

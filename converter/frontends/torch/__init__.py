@@ -92,24 +92,28 @@ def _constants(program) -> Tuple[Dict[str, torch.Tensor], Dict[str, torch.Tensor
     return {ph: state[fqn] for ph, fqn in names.items() if fqn in state}, state
 
 
-def from_torch(model, example_inputs=None, *, name: str = "",
-               source: str = "") -> Tuple[Net, Dict[str, List[np.ndarray]]]:
+def from_torch(model, example_inputs=None, *, name: str = "", source: str = "",
+               native_clip: bool = False) -> Tuple[Net, Dict[str, List[np.ndarray]]]:
     """Lower ``model`` (nn.Module or ExportedProgram) to ``(net, weights)``.
 
     ``example_inputs`` (a tensor or tuple of tensors) fixes the input shapes; the net's
     Input layers carry them. Raises UnsupportedLayerError listing every op that Caffe cannot
-    run exactly (with the module path and graph node of each)."""
-    net, weights, _ = lower(model, example_inputs, name=name, source=source)
+    run exactly (with the module path and graph node of each). ``native_clip`` writes
+    clamps as Caffe's Clip layer, which Caffe builds older than 2018 lack (default: exact
+    emulation from older layers)."""
+    net, weights, _ = lower(model, example_inputs, name=name, source=source,
+                            native_clip=native_clip)
     return net, weights
 
 
-def lower(model, example_inputs=None, *, name: str = "", source: str = ""):
+def lower(model, example_inputs=None, *, name: str = "", source: str = "",
+          native_clip: bool = False):
     """:func:`from_torch`, plus the Caffe blob of each of the model's outputs, in the
     model's order (Caffe lists its outputs in blob order instead)."""
     with _quiet():
         program = exported_program(model, example_inputs)
     constants, state = _constants(program)
-    builder = NetBuilder(name or _model_name(model))
+    builder = NetBuilder(name or _model_name(model), native_clip=native_clip)
     lowering = Lowering(builder, constants, state)
     with torch.no_grad():
         outputs = lowering.run(program.graph)

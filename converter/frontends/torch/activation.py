@@ -1,10 +1,11 @@
 """Element-wise activations -> Caffe ReLU (with negative_slope), Sigmoid, TanH.
 
 Caffe 1.0's ReLU is ``max(x, 0) + negative_slope * min(x, 0)`` (relu_layer.cpp), which is
-LeakyReLU for a nonzero slope. Activations whose Caffe layer type this project's IR does not
-have yet (ELU, Swish) are refused by name. ReLU6 / hardtanh / clamp and PReLU are built from
-ReLU, Power, Scale and Eltwise, exactly (:meth:`NetBuilder.add_clamp`, ``add_prelu``), so
-they need no Clip or PReLU layer type and run in every Caffe build.
+LeakyReLU for a nonzero slope. ELU is Caffe's ELU (``alpha (exp(x) - 1)`` below 0, elu_layer.cpp)
+and SiLU is Caffe's Swish with beta 1 (``x * sigmoid(x)``, swish_layer.cpp); PReLU is Caffe's
+PReLU (BVLC Caffe 1.0 has it). ReLU6 / hardtanh / clamp are built from ReLU, Power and Eltwise,
+exactly (:meth:`NetBuilder.add_clamp`), not Caffe's Clip: Clip only exists in Caffe builds
+from 2018 on, and the emulation runs in every build at no cost in exactness.
 """
 
 from __future__ import annotations
@@ -12,14 +13,13 @@ from __future__ import annotations
 import torch
 
 from ... import ir as P
+from ...layers.activation import ELUParam, SwishParam
 from .common import out
 from .lower import Blob, Lowering, op_name, register
 
 #: ATen activations refused, with the reason shown to the user.
 NOT_YET = {
-    "elu": "ELU is not in this project's IR yet",
     "gelu": "GELU has no Caffe layer",
-    "silu": "SiLU/Swish is not in this project's IR yet",
     "hardswish": "hardswish has no Caffe layer",
     "hardsigmoid": "hardsigmoid has no Caffe layer",
 }
@@ -52,6 +52,22 @@ def convert_sigmoid(lw: Lowering, node):
 @register("tanh")
 def convert_tanh(lw: Lowering, node):
     return _unary(lw, node, "TanH")
+
+
+@register("elu")
+def convert_elu(lw: Lowering, node):
+    args = list(node.args[1:]) + [1.0, 1.0, 1.0]
+    alpha, scale, input_scale = (float(v) for v in args[:3])
+    if scale != 1.0 or input_scale != 1.0:  # SELU / CELU forms: Caffe's ELU has alpha only
+        lw.builder.unsupported(f"aten.elu with scale {scale}, input_scale {input_scale} "
+                               "(Caffe's ELU has only alpha)", lw.where(node))
+        return None
+    return _unary(lw, node, "ELU", ELUParam(alpha=alpha))
+
+
+@register("silu")
+def convert_silu(lw: Lowering, node):
+    return _unary(lw, node, "Swish", SwishParam(beta=1.0))
 
 
 def _number(v):

@@ -1,10 +1,12 @@
-"""Convolution and fully connected ops -> Caffe Convolution / InnerProduct."""
+"""Convolution, transposed convolution, fully connected ops and upsampling -> Caffe
+Convolution, Deconvolution, InnerProduct (nearest upsampling: copies)."""
 
 from __future__ import annotations
 
 import torch
 
 from ... import ir as P
+from ..bilinear import bilinear_plan
 from .common import array, out, pair
 from .lower import Blob, Lowering, register
 
@@ -51,12 +53,39 @@ def _string_padding(mode, w, dilation):
 
 @register("convolution")
 def convert_convolution(lw: Lowering, node):
-    x, w, b, stride, pad, dilation, transposed, _, groups = lw.value(node.args)[:9]
+    x, w, b, stride, pad, dilation, transposed, out_pad, groups = lw.value(node.args)[:9]
     if transposed:
-        lw.builder.unsupported("transposed convolution (Caffe Deconvolution is not in this "
-                               "project's IR yet)", lw.where(node))
-        return None
+        return _deconv(lw, node, x, w, b, stride, pad, out_pad, groups, dilation)
     return _conv(lw, node, x, w, b, stride, pad, dilation, groups)
+
+
+@register("conv_transpose2d")
+def convert_conv_transpose(lw: Lowering, node):
+    args = list(lw.value(node.args)) + [None] * 8
+    x, w, b, stride, pad, out_pad, groups, dilation = args[:8]
+    return _deconv(lw, node, x, w, b, stride, pad, out_pad, 1 if groups is None else groups,
+                   dilation)
+
+
+def _deconv(lw, node, x, w, b, stride, pad, out_pad, groups, dilation):
+    """ConvTranspose2d -> Deconvolution. The weight layouts agree: (C_in, C_out / groups,
+    kh, kw) in both. Caffe's output is ``s (in - 1) + d (k - 1) + 1 - 2 pad``; PyTorch adds
+    ``output_padding`` at the bottom/right, which Caffe cannot, so that is refused."""
+    if not isinstance(x, Blob) or not isinstance(w, torch.Tensor) or w.dim() != 4:
+        lw.builder.unsupported("transposed convolution that is not 2-D with a parameter "
+                               "weight", lw.where(node))
+        return None
+    if pair(out_pad, 0) != (0, 0):
+        lw.builder.unsupported(f"transposed convolution with output_padding "
+                               f"{list(pair(out_pad, 0))} (Caffe's Deconvolution has none)",
+                               lw.where(node))
+        return None
+    p = P.ConvolutionParam(num_output=int(w.shape[1]) * int(groups), bias_term=b is not None,
+                           kernel=tuple(w.shape[2:]), stride=pair(stride, 1),
+                           pad=pair(pad, 0), dilation=pair(dilation, 1), group=int(groups))
+    blobs = [array(w)] + ([] if b is None else [array(b)])
+    top = lw.builder.add("Deconvolution", lw.layer_name(node), [x.name], p, blobs)
+    return out(lw, node, top)
 
 
 # ------------------------------------------------------------------ linear
@@ -113,10 +142,27 @@ def convert_upsample_nearest(lw: Lowering, node):
     return out(lw, node, top)
 
 
-@register("conv_transpose2d", "conv_transpose1d", "conv_transpose3d",
-          "upsample_bilinear2d", "_upsample_nearest_exact2d", "upsample_bicubic2d")
-def convert_not_yet(lw: Lowering, node):
-    lw.builder.unsupported(f"aten.{node.target._schema.name.split('::')[-1]}: transposed "
-                           "convolution / upsampling need Caffe's Deconvolution, which this "
-                           "project's IR lacks", lw.where(node))
+@register("upsample_bilinear2d")
+def convert_upsample_bilinear(lw: Lowering, node):
+    """Bilinear upsampling -> a fixed-weight Deconvolution (:mod:`..bilinear`), where exact."""
+    x = lw.value(node.args[0])
+    args = list(node.args) + [None] * 4
+    align = bool(args[2])
+    if getattr(node.target, "_overloadname", "") == "vec":
+        scales = args[3]
+    else:  # .default: (input, output_size, align_corners, scales_h, scales_w)
+        scales = None if args[3] is None and args[4] is None else (args[3], args[4])
+    plans = bilinear_plan(x.shape[2:], lw.shape(node)[2:], align, scales)
+    if isinstance(plans, str):
+        lw.builder.unsupported(f"bilinear upsampling {plans}", lw.where(node))
+        return None
+    return out(lw, node, lw.builder.add_bilinear(lw.layer_name(node), x.name, x.shape, plans))
+
+
+@register("conv_transpose1d", "conv_transpose3d", "_upsample_nearest_exact2d",
+          "upsample_bicubic2d", "_upsample_bilinear2d_aa")
+def convert_not_caffe(lw: Lowering, node):
+    lw.builder.unsupported(f"aten.{node.target._schema.name.split('::')[-1]}: Caffe has no "
+                           "such layer (Deconvolution is 2-D; its upsampling is bilinear)",
+                           lw.where(node))
     return None
