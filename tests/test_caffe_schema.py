@@ -346,8 +346,8 @@ def test_prototxt_and_caffemodel_both_read_with_the_fork_schema(tmp_path, normal
 @pytest.mark.parametrize("command", [["caffe2torch", "m"], ["caffe2mxnet", "m"],
                                      ["verify", "m", "--golden", "g.h5"]])
 def test_every_reading_command_takes_caffe_proto(command):
-    from converter.cli.convert import make_parser
-    args = make_parser().parse_args(command + ["--caffe-proto", "fork.proto"])
+    from converter.cli.convert import build_parser
+    args = build_parser().parse_args(command + ["--caffe-proto", "fork.proto"])
     assert args.caffe_proto == "fork.proto"
 
 

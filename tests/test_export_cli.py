@@ -177,8 +177,8 @@ def test_frontends_import_no_framework_until_used():
     code = ("import sys\n"
             "import converter, converter.frontends, converter.export\n"
             "from converter.frontends import builder, pooling, save\n"
-            "from converter.cli.convert import make_parser\n"
-            "make_parser().parse_args(['torch2caffe', 'm.pt2', '-o', 'x'])\n"
+            "from converter.cli.convert import build_parser\n"
+            "build_parser().parse_args(['torch2caffe', 'm.pt2', '-o', 'x'])\n"
             "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'mxnet'))\n"
             "assert not bad, bad\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

@@ -63,7 +63,7 @@ def _one_line_warning(prog: str):
     return show
 
 
-def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
+def run_main(prog: str, build_parser: Callable[[], argparse.ArgumentParser],
              argv: Optional[Sequence[str]] = None) -> int:
     """Parse ``argv`` and run the chosen command (``args.func``); return the exit status.
 
@@ -73,7 +73,7 @@ def run_main(prog: str, make_parser: Callable[[], argparse.ArgumentParser],
     argv = sys.argv[1:] if argv is None else list(argv)
     debug = "--debug" in argv
     with _sigterm_as_interrupt():
-        return _run(prog, make_parser, argv, debug)
+        return _run(prog, build_parser, argv, debug)
 
 
 class Terminated(BaseException):
@@ -96,9 +96,9 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, old)
 
 
-def _run(prog, make_parser, argv, debug) -> int:
+def _run(prog, build_parser, argv, debug) -> int:
     try:
-        args = make_parser().parse_args(argv)
+        args = build_parser().parse_args(argv)
         func = getattr(args, "func", None)
         if func is None:
             raise UsageError(f"missing command (see '{prog} --help')")

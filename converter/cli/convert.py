@@ -155,7 +155,7 @@ def cmd_verify(args) -> None:
         raise SystemExit(1)
 
 
-def make_parser() -> argparse.ArgumentParser:
+def build_parser() -> argparse.ArgumentParser:
     """The argument parser (every command and flag documented in --help)."""
     parser = OneLineParser(prog=PROG, description=(
         "Convert Caffe models (e.g. Kaiming He's ResNet-50/101/152) to PyTorch and MXNet, "
@@ -228,7 +228,7 @@ def _add_verify(sub) -> None:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Console entry point."""
-    return run_main(PROG, make_parser, argv)
+    return run_main(PROG, build_parser, argv)
 
 
 if __name__ == "__main__":

@@ -216,10 +216,10 @@ def add_prototxt(sub, parents: List[argparse.ArgumentParser]) -> None:
                         "mode, MSRA fillers, SoftmaxWithLoss and Accuracy")
     p.add_argument("--draw", metavar="NET.svg",
                    help="also draw the net (.svg, .png or .pdf; needs Graphviz's 'dot')")
-    p.set_defaults(func=run_prototxt)
+    p.set_defaults(func=cmd_prototxt)
 
 
-def run_prototxt(args: argparse.Namespace) -> None:
+def cmd_prototxt(args: argparse.Namespace) -> None:
     """Build the selected net and write its prototxt (and its drawing, with --draw)."""
     if args.bn_momentum is not None and not (args.train and 0 < args.bn_momentum < 1):
         raise UsageError("--bn-momentum needs --train and a value between 0 and 1")
@@ -243,10 +243,10 @@ def add_mxnet(sub, parents: List[argparse.ArgumentParser]) -> None:
                                    "symbol (input 'data', any batch size), built from the "
                                    "same IR as the prototxt.\n\n" + SELECTION,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.set_defaults(func=run_mxnet)
+    p.set_defaults(func=cmd_mxnet)
 
 
-def run_mxnet(args: argparse.Namespace) -> None:
+def cmd_mxnet(args: argparse.Namespace) -> None:
     """Build the selected net and write its MXNet symbol JSON."""
     net = _build(args)
     net.validate()
@@ -287,7 +287,7 @@ def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:
                    help="path prefix of snapshots (default: the net's name)")
     g.add_argument("--mode", type=str.upper, choices=("CPU", "GPU"), help="solver_mode")
     g.add_argument("--seed", type=int, metavar="S", help="random_seed (fillers, shuffling)")
-    p.set_defaults(func=run_solver)
+    p.set_defaults(func=cmd_solver)
 
 
 def _ints(text: str) -> tuple:
@@ -320,7 +320,7 @@ def _solver_changes(args: argparse.Namespace, family: str) -> dict:
     return changes
 
 
-def run_solver(args: argparse.Namespace) -> None:
+def cmd_solver(args: argparse.Namespace) -> None:
     """Write the solver of the selected family."""
     family = family_of(args.depth, args.n, args.variant)
     # Building the net validates depth/n and gives the default name the files share.
