@@ -49,7 +49,7 @@ def mxnet2caffe(prefix, output: Optional[str] = None, epoch: Optional[int] = Non
                 input_shape: Optional[Sequence[int]] = None,
                 name: Optional[str] = None, native_clip: bool = False) -> Tuple[Path, Path]:
     """Lower an MXNet checkpoint (``PREFIX-symbol.json`` + ``PREFIX-NNNN.params``) to Caffe."""
-    from .frontends.mxnet import data_inputs, from_mxnet, guess_input_shape, load_checkpoint
+    from .frontends.mxnet import data_inputs, from_mxnet, load_checkpoint
     from .frontends.save import save_caffe
     symbol, args, aux, epoch = load_checkpoint(prefix, epoch)
     inputs = data_inputs(symbol, args, aux)

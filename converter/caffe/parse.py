@@ -8,7 +8,6 @@ is reported with its line and enclosing layer instead of being silently dropped.
 
 from __future__ import annotations
 
-import os
 import re
 
 from google.protobuf import message as pb_message

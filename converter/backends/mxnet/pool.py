@@ -81,7 +81,7 @@ def pool2d(x, name, pool, kernel, stride, pad, hw, round_mode="CEIL"):
 def pooling(ctx, layer, bottoms):
     """Caffe Pooling; global pooling is one window of the whole image (Caffe forces
     stride 1 and pad 0 there), so it goes through the same exact path."""
-    p, shape = layer.params, ctx.shape(layer.bottoms[0])
+    shape = ctx.shape(layer.bottoms[0])
     hw = tuple(shape[2:4])
     if p.global_pooling:
         kernel, stride, pad = hw, (1, 1), (0, 0)
@@ -95,7 +95,7 @@ def pooling(ctx, layer, bottoms):
 def spp(ctx, layer, bottoms):
     """spp_layer.cpp: each pyramid level pooled by Caffe's rule (``pool2d``), flattened and
     concatenated on axis 1; a single level is the pooled blob itself."""
-    p, shape = layer.params, ctx.shape(layer.bottoms[0])
+    shape = ctx.shape(layer.bottoms[0])
     hw = tuple(shape[2:4])
     levels = [pool2d(bottoms[0], f"{layer.name}_level{i}", q.pool, q.kernel, q.stride, q.pad,
                      hw) for i, q in enumerate(spp_levels(layer, hw))]
