@@ -81,7 +81,7 @@ def pool2d(x, name, pool, kernel, stride, pad, hw, round_mode="CEIL"):
 def pooling(ctx, layer, bottoms):
     """Caffe Pooling; global pooling is one window of the whole image (Caffe forces
     stride 1 and pad 0 there), so it goes through the same exact path."""
-    shape = ctx.shape(layer.bottoms[0])
+    p, shape = layer.params, ctx.shape(layer.bottoms[0])
     hw = tuple(shape[2:4])
     if p.global_pooling:
         kernel, stride, pad = hw, (1, 1), (0, 0)
