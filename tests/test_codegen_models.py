@@ -140,11 +140,6 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
 #: Types the torch back end runs but the code generator does not write yet (issue 14 added
 #: them after issue 16's generator), each with why; a generated file stops with a clear error.
 CODEGEN_MISSING = {
-    "Bias": "not written yet: a broadcast add like the Scale helper",
-    "Crop": "not written yet: slicing from per-axis offsets",
-    "Deconvolution": "not written yet: nn.ConvTranspose2d",
-    "Slice": "not written yet: torch.split at the slice points",
-    "Tile": "not written yet: Tensor.repeat on one axis",
     "Reduction": "not written yet: SUM/ASUM/SUMSQ/MEAN over the trailing axes",
     "ArgMax": "not written yet: top-k with Caffe's tie order and out_max_val layout",
     "MVN": "not written yet: needs a helper with Caffe's eps placement",

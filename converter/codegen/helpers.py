@@ -74,6 +74,23 @@ class Scale(nn.Module):
         return y
 '''
 
+BIAS = '''
+class Bias(nn.Module):
+    """Caffe's Bias layer (bias_layer.cpp): x + bias, the bias spanning `shape` from the
+    layer's axis and broadcast over the `trailing` axes after it. With learned=False the
+    bias is forward's second input (Caffe's two-bottom form).
+    """
+
+    def __init__(self, shape, trailing=0, learned=True):
+        super().__init__()
+        self.trailing = trailing
+        self.bias = nn.Parameter(torch.zeros(shape)) if learned else None
+
+    def forward(self, x, bias=None):
+        bias = self.bias if bias is None else bias
+        return x + bias.reshape(tuple(bias.shape) + (1,) * self.trailing)
+'''
+
 ZERO_PAD_SHORTCUT = '''
 class ZeroPadShortcut(nn.Module):
     """The paper's option-A shortcut as the Caffe net computes it: the input subsampled by
@@ -96,6 +113,7 @@ HELPERS: Dict[str, str] = {
     "caffe_pool2d": CAFFE_POOL2D,
     "lrn_within_channel": LRN_WITHIN_CHANNEL,
     "Scale": SCALE,
+    "Bias": BIAS,
     "ZeroPadShortcut": ZERO_PAD_SHORTCUT,
 }
 
