@@ -140,9 +140,6 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
 #: Types the torch back end runs but the code generator does not write yet (issue 14 added
 #: them after issue 16's generator), each with why; a generated file stops with a clear error.
 CODEGEN_MISSING = {
-    "Reduction": "not written yet: SUM/ASUM/SUMSQ/MEAN over the trailing axes",
-    "ArgMax": "not written yet: top-k with Caffe's tie order and out_max_val layout",
-    "MVN": "not written yet: needs a helper with Caffe's eps placement",
     "Embed": "not written yet: nn.Embedding on float indices",
     "Parameter": "not written yet: an nn.Parameter returned as a blob",
     "BatchReindex": "not written yet: index_select on float indices",

@@ -74,6 +74,43 @@ class Scale(nn.Module):
         return y
 '''
 
+CAFFE_ARGMAX = '''
+def caffe_argmax(x, top_k, out_max_val=False, axis=None, tail=()):
+    """Caffe's ArgMax (argmax_layer.cpp): the indices (as floats) of the top_k largest values,
+    largest first, along `axis`; with axis None over each sample's flattened values, the
+    values after the indices when out_max_val (the output then shaped (N,) + tail). With an
+    axis and out_max_val, only the values. Caffe sorts (value, index) pairs descending, so
+    among equal values the larger index comes first: a stable sort of the reversed axis
+    (ONNX has no stable sort; its TopK puts the lower index first among equals, the same).
+    """
+    dim = 1 if axis is None else axis
+    flat = (x.flatten(1) if axis is None else x).flip(dim)
+    n = flat.shape[dim]
+    if torch.onnx.is_in_onnx_export():
+        values, index = torch.topk(flat, top_k, dim=dim)
+    else:
+        values, index = torch.sort(flat, dim=dim, descending=True, stable=True)
+        values, index = values.narrow(dim, 0, top_k), index.narrow(dim, 0, top_k)
+    index = (n - 1) - index
+    if axis is not None:
+        return values if out_max_val else index.to(x.dtype)
+    parts = [index.to(x.dtype)] + ([values] if out_max_val else [])
+    return torch.stack(parts, dim=1).reshape((x.shape[0],) + tuple(tail))
+'''
+
+CAFFE_MVN = '''
+def caffe_mvn(x, start, normalize_variance=True, eps=1e-9):
+    """Caffe's MVN (mvn_layer.cpp): x minus its mean over the axes from `start` (2: each
+    (n, c) plane; 1: across channels), then divided by sqrt(mean((x - mean)^2)) + eps --
+    eps is added to the standard deviation, not the variance.
+    """
+    dims = tuple(range(start, x.dim()))
+    y = x - x.mean(dim=dims, keepdim=True)
+    if not normalize_variance:
+        return y
+    return y / (torch.sqrt((y * y).mean(dim=dims, keepdim=True)) + eps)
+'''
+
 BIAS = '''
 class Bias(nn.Module):
     """Caffe's Bias layer (bias_layer.cpp): x + bias, the bias spanning `shape` from the
@@ -114,6 +151,8 @@ HELPERS: Dict[str, str] = {
     "lrn_within_channel": LRN_WITHIN_CHANNEL,
     "Scale": SCALE,
     "Bias": BIAS,
+    "caffe_argmax": CAFFE_ARGMAX,
+    "caffe_mvn": CAFFE_MVN,
     "ZeroPadShortcut": ZERO_PAD_SHORTCUT,
 }
 
