@@ -140,11 +140,6 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
 #: Types the torch back end runs but the code generator does not write yet (issue 14 added
 #: them after issue 16's generator), each with why; a generated file stops with a clear error.
 CODEGEN_MISSING = {
-    "Embed": "not written yet: nn.Embedding on float indices",
-    "Parameter": "not written yet: an nn.Parameter returned as a blob",
-    "BatchReindex": "not written yet: index_select on float indices",
-    "Filter": "not written yet: a data-dependent batch size (torch.export needs a guard)",
-    "Im2col": "not written yet: F.unfold in Caffe's channel-major layout",
     "SPP": "not written yet: a pyramid of caffe_pool2d calls",
     "RNN": "not written yet: Caffe's unrolled recurrence with cont gating",
     "LSTM": "not written yet: Caffe's gate order and cont gating differ from nn.LSTM",

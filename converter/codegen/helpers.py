@@ -111,6 +111,35 @@ def caffe_mvn(x, start, normalize_variance=True, eps=1e-9):
     return y / (torch.sqrt((y * y).mean(dim=dims, keepdim=True)) + eps)
 '''
 
+EMBED = '''
+class Embed(nn.Module):
+    """Caffe's Embed layer (embed_layer.cpp): row int(x) of the (num_embeddings,
+    embedding_dim) table for each input element (its float index truncated, as Caffe's
+    static_cast<int>), plus the bias.
+    """
+
+    def __init__(self, num_embeddings, embedding_dim, bias=True):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(num_embeddings, embedding_dim))
+        self.bias = nn.Parameter(torch.zeros(embedding_dim)) if bias else None
+
+    def forward(self, x):
+        y = self.weight[x.long()]
+        return y + self.bias if self.bias is not None else y
+'''
+
+PARAMETER = '''
+class Parameter(nn.Module):
+    """Caffe's Parameter layer (parameter_layer.cpp): its one learned blob, as an output."""
+
+    def __init__(self, shape):
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(shape))
+
+    def forward(self):
+        return self.weight
+'''
+
 BIAS = '''
 class Bias(nn.Module):
     """Caffe's Bias layer (bias_layer.cpp): x + bias, the bias spanning `shape` from the
@@ -151,6 +180,8 @@ HELPERS: Dict[str, str] = {
     "lrn_within_channel": LRN_WITHIN_CHANNEL,
     "Scale": SCALE,
     "Bias": BIAS,
+    "Embed": EMBED,
+    "Parameter": PARAMETER,
     "caffe_argmax": CAFFE_ARGMAX,
     "caffe_mvn": CAFFE_MVN,
     "ZeroPadShortcut": ZERO_PAD_SHORTCUT,

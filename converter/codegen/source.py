@@ -64,7 +64,8 @@ def assemble(docstring: List[str], facts, helpers: Sequence[str], classes: Seque
     lines = list(docstring) + [""]
     if any(re.search(r"\btorch\.(?!nn\b)", block) for block in code):
         lines.append("import torch")
-    if uses_f or USES_F.intersection(helpers):
+    if uses_f or USES_F.intersection(helpers) or any(re.search(r"\bF\.\w", block)
+                                                      for block in code):
         lines.append("import torch.nn.functional as F")
     lines += ["from torch import nn", "", "#: How the Caffe model expects its input: "
               "(image[channel_order] * input_scale - mean) * scale.",
