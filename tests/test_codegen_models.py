@@ -140,8 +140,7 @@ def test_mean_image_is_a_buffer_of_the_module(cifar_model):
 #: Types the torch back end runs but the code generator does not write yet (issue 14 added
 #: them after issue 16's generator), each with why; a generated file stops with a clear error.
 CODEGEN_MISSING = {
-    "SPP": "not written yet: a pyramid of caffe_pool2d calls",
-    "RNN": "not written yet: Caffe's unrolled recurrence with cont gating",
+    "RNN": "not written yet (issue 16 follow-up): Caffe's unrolled recurrence, cont gating",
     "LSTM": "not written yet: Caffe's gate order and cont gating differ from nn.LSTM",
     "LSTMUnit": "not written yet: one LSTM step with cont gating",
 }

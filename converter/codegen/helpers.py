@@ -41,6 +41,23 @@ def caffe_pool2d(x, method, kernel, stride, pad, ceil=True):
     return y * ((kernel[0] * kernel[1]) / torch.outer(dh, dw)).to(y.dtype)
 '''
 
+CAFFE_SPP = '''
+def caffe_spp(x, method, height):
+    """Caffe's SPP (spp_layer.cpp): level l pools into 2^l bins per axis with Caffe's
+    pooling (kernel ceil(size / bins), stride = kernel, pad (kernel * bins - size + 1) / 2),
+    the levels flattened and concatenated on axis 1; a single level is returned as pooled.
+    """
+    levels = []
+    for level in range(height):
+        bins = 2 ** level
+        kernel = [-(-int(n) // bins) for n in x.shape[-2:]]
+        pad = [(k * bins - int(n) + 1) // 2 for k, n in zip(kernel, x.shape[-2:])]
+        levels.append(caffe_pool2d(x, method, kernel, kernel, pad))
+    if height == 1:
+        return levels[0]
+    return torch.cat([y.flatten(1) for y in levels], 1)
+'''
+
 LRN_WITHIN_CHANNEL = '''
 def lrn_within_channel(x, size, alpha, beta):
     """Caffe's LRN with norm_region WITHIN_CHANNEL (lrn_layer.cpp): x * (1 + alpha * a)^-beta,
@@ -177,6 +194,7 @@ class ZeroPadShortcut(nn.Module):
 
 HELPERS: Dict[str, str] = {
     "caffe_pool2d": CAFFE_POOL2D,
+    "caffe_spp": CAFFE_SPP,
     "lrn_within_channel": LRN_WITHIN_CHANNEL,
     "Scale": SCALE,
     "Bias": BIAS,

@@ -1,8 +1,10 @@
-"""Code generators for issue 14's Reduction, ArgMax and MVN: a torch expression, or a
-generated helper (``caffe_argmax``, ``caffe_mvn``) with the formula of Caffe's .cpp."""
+"""Code generators for issue 14's Reduction, ArgMax, MVN and SPP: a torch expression, or a
+generated helper (``caffe_argmax``, ``caffe_mvn``, ``caffe_spp``) with the formula of
+Caffe's .cpp."""
 
 from __future__ import annotations
 
+from ..errors import UnsupportedLayerError
 from ..layers import canonical_axis
 from ..layers.reduction import ArgMax, argmax_axis
 from .layer_text import _op, num, register
@@ -40,3 +42,12 @@ def mvn(layer, shapes, blobs):
     call = (f"caffe_mvn({{0}}, {start}, normalize_variance={bool(p.normalize_variance)}, "
             f"eps={num(p.eps)})")
     return [_op(layer, "func", call=call, helpers=("caffe_mvn",))]
+
+
+@register("SPP")
+def spp(layer, shapes, blobs):
+    pool = layer.params.pool
+    if pool not in ("MAX", "AVE"):
+        raise UnsupportedLayerError(f"pool: {pool} is not supported (only MAX and AVE)")
+    call = f"caffe_spp({{0}}, {pool!r}, {layer.params.pyramid_height})"
+    return [_op(layer, "func", call=call, helpers=("caffe_pool2d", "caffe_spp"))]
