@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import CaffeFormatError, ShapeError
-from .common import Filler, canonical_axis
+from .common import Filler, canonical_axis, checked_nchw
 from .fields import read_fields, write_fields
 from .registry import LayerType, register
 
@@ -119,7 +119,8 @@ class LRN(LayerType):
     bottoms, tops = (1, 1), (1, 1)
 
     def shape(layer, bottoms):
-        return [bottoms[0]], []
+        # lrn_layer.cpp Reshape: CHECK_EQ(4, num_axes) "Input must have 4 axes".
+        return [checked_nchw(layer, bottoms[0])], []
 
     def read(lp):
         p = lp.lrn_param
