@@ -19,7 +19,7 @@ mx = need("mxnet")
 
 import converter  # noqa: E402
 from converter.errors import UnsupportedLayerError  # noqa: E402
-from converter.frontends.mxnet.lower import plain_executor  # noqa: E402
+from converter.backends.mxnet.symbol import unfused  # noqa: E402
 from caffe_support import caffe_forward, rel_error, require_caffe  # noqa: E402
 
 pytestmark = pytest.mark.mxnet
@@ -57,7 +57,7 @@ def run_mxnet(symbol, args, aux, x, names, dtype="float32"):
     internals = symbol.get_internals()
     group = mx.sym.Group([internals[f"{n}_output"] for n in names])
     cast = {k: v.astype(dtype) for k, v in {**args, **aux}.items()}
-    with plain_executor():  # MKLDNN fusion cannot return a fused op's inner outputs
+    with unfused():  # MKLDNN fusion cannot return a fused op's inner outputs
             ex = group.bind(mx.cpu(), {**{k: cast[k] for k in group.list_arguments()
                                       if k != "data"}, "data": mx.nd.array(x, dtype=dtype)},
                         aux_states={k: cast[k] for k in group.list_auxiliary_states()},

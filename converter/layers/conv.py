@@ -29,6 +29,17 @@ class ConvolutionParam:
 _PAIRS = ("kernel", "stride", "pad", "dilation")
 
 
+def _check_sizes(layer, channels: int) -> None:
+    """BaseConvolutionLayer::LayerSetUp's checks, shared by Convolution and Deconvolution."""
+    p = layer.params
+    if p.num_output <= 0 or min(p.kernel) <= 0 or min(p.stride) <= 0 or p.group <= 0:
+        raise ShapeError("num_output, kernel, stride and group must be positive",
+                         layer=layer.name, layer_type=layer.type)
+    if channels % p.group or p.num_output % p.group:
+        raise ShapeError(f"channels {channels} and num_output {p.num_output} must divide by "
+                         f"group {p.group}", layer=layer.name, layer_type=layer.type)
+
+
 @register("Convolution")
 class Convolution(LayerType):
     params, field = ConvolutionParam, "convolution_param"
@@ -37,12 +48,7 @@ class Convolution(LayerType):
     def shape(layer, bottoms):
         """out = (in + 2*pad - (dilation*(kernel-1)+1)) // stride + 1 (floor)."""
         p, (n, c, h, w) = layer.params, checked_nchw(layer, bottoms[0])
-        if p.num_output <= 0 or min(p.kernel) <= 0 or min(p.stride) <= 0 or p.group <= 0:
-            raise ShapeError("num_output, kernel, stride and group must be positive",
-                             layer=layer.name, layer_type=layer.type)
-        if c % p.group or p.num_output % p.group:
-            raise ShapeError(f"channels {c} and num_output {p.num_output} must divide by "
-                             f"group {p.group}", layer=layer.name, layer_type=layer.type)
+        _check_sizes(layer, c)
         out = []
         for size, k, s, pad, d in zip((h, w), p.kernel, p.stride, p.pad, p.dilation):
             extent = d * (k - 1) + 1
@@ -92,12 +98,7 @@ class Deconvolution(Convolution):
 
     def shape(layer, bottoms):
         p, (n, c, h, w) = layer.params, checked_nchw(layer, bottoms[0])
-        if p.num_output <= 0 or min(p.kernel) <= 0 or min(p.stride) <= 0 or p.group <= 0:
-            raise ShapeError("num_output, kernel, stride and group must be positive",
-                             layer=layer.name, layer_type=layer.type)
-        if c % p.group or p.num_output % p.group:
-            raise ShapeError(f"channels {c} and num_output {p.num_output} must divide by "
-                             f"group {p.group}", layer=layer.name, layer_type=layer.type)
+        _check_sizes(layer, c)
         out = []
         for size, k, s, pad, d in zip((h, w), p.kernel, p.stride, p.pad, p.dilation):
             o = s * (size - 1) + d * (k - 1) + 1 - 2 * pad

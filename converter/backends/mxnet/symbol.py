@@ -201,7 +201,7 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
     args = {k: mx.nd.array(np.asarray(v), dtype=np.float32) for k, v in inputs.items()}
     args.update({k: _nd(v) for k, v in arg_params.items()})
     group = mx.sym.Group(outs)
-    with _unfused():
+    with unfused():
         exe = group.bind(ctx or mx.cpu(), args={a: args[a] for a in group.list_arguments()},
                          aux_states={a: _nd(aux_params[a])
                                      for a in group.list_auxiliary_states()},
@@ -218,7 +218,7 @@ def forward_all(model, params, x, ctx=None) -> Dict[str, np.ndarray]:
 
 
 @contextlib.contextmanager
-def _unfused():
+def unfused():
     """Bind without MXNet's subgraph (oneDNN fusion) pass.
 
     forward_all asks for every intermediate blob; MXNet 1.9's executor then fails on fused

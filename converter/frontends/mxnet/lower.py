@@ -9,15 +9,14 @@ converters see a numpy array. Every other node goes to the converter registered 
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import mxnet as mx
 import numpy as np
 
+from ...backends.mxnet.symbol import unfused
 from ..builder import Blob, NetBuilder
 
 Converter = Callable[["Lowering", "Node"], Any]
@@ -112,23 +111,8 @@ class Lowering:
         sym = self.internals[f"{node.name}_output"]
         args = {a: mx.nd.array(self.params[a]) for a in sym.list_arguments()}
         aux = {a: mx.nd.array(self.params[a]) for a in sym.list_auxiliary_states()}
-        with plain_executor():
+        with unfused():  # no MKLDNN subgraph pass (a log line per bind)
             return sym.bind(mx.cpu(), args, aux_states=aux).forward()[0].asnumpy()
-
-
-@contextlib.contextmanager
-def plain_executor():
-    """Bind without MXNet's MKLDNN subgraph pass (which logs a line per bind and is of no
-    use for evaluating a few constants)."""
-    key, old = "MXNET_SUBGRAPH_BACKEND", os.environ.get("MXNET_SUBGRAPH_BACKEND")
-    os.environ[key] = "NONE"
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[key]
-        else:
-            os.environ[key] = old
 
 
 def parse_nodes(symbol) -> Tuple[List[Node], list]:
