@@ -9,6 +9,7 @@ wrong weight planted in our copy of a late layer must be named as the first dive
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -40,12 +41,12 @@ def require_caffe():
 def _resnet152(folder: Path):
     sys.path.insert(0, str(ROOT / "bench"))
     import make_models
-    return make_models.make(152, folder), None
+    return make_models.make(152, folder), None, None
 
 
 def _googlenet(folder: Path):
     import googlenet
-    return googlenet.write_model(folder)[1], None
+    return googlenet.write_model(folder)[1], None, None
 
 
 def _golden(path: Path):
@@ -56,7 +57,7 @@ def _golden(path: Path):
         golden = read_golden(path)
         if golden.attrs.get("unsupported_reason"):
             pytest.skip(str(golden.attrs["unsupported_reason"]))
-        return golden_caffemodel(golden, folder), golden.inputs
+        return golden_caffemodel(golden, folder), golden.inputs, golden.tolerances
     return make
 
 
@@ -81,7 +82,7 @@ def _planted(net, weights, run):
                                   for n in MODELS])
 def test_model_against_real_caffe(name, tmp_path):
     require_caffe()
-    model, inputs = MODELS[name](tmp_path)
+    model, inputs, tolerances = MODELS[name](tmp_path)
     net, weights = converter.load_caffe(str(model))
     inputs = inputs or make_inputs(net)
     run = run_caffe(str(model), inputs)
@@ -90,6 +91,11 @@ def test_model_against_real_caffe(name, tmp_path):
     assert info.total_params == run.param_count
     # verify --caffe: every blob of a correct conversion within the default tolerance.
     golden = caffe_golden(run, inputs, 1e-5, 1e-3)
+    if tolerances:
+        # The same Caffe on the same input reproduces the golden's blobs, so the golden's
+        # per-channel tolerances (measured against float64) apply; a flat 1e-3 is below the
+        # float32 floor of ResNet-152's deep blobs on the golden's image-scale input.
+        golden = dataclasses.replace(golden, tolerances=dict(tolerances))
     report = compare(golden, run_torch(net, weights, inputs))
     assert report.passed, report.first_failure
     assert report.compared == len([r for r in report.rows if r.kind == "full"]) >= 5
