@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from ..errors import CaffeFormatError, UnsupportedLayerError
+from ..errors import CaffeFormatError
 from .common import Filler
 
 
@@ -127,11 +127,14 @@ def write_fields(params, msg, skip=()) -> None:
 
 # ------------------------------------------------------------- spatial dims
 
-def conv_pair(p, name: str, default: int | None):
-    """ConvolutionParameter's repeated ``name`` or its ``name_h``/``name_w`` as (h, w).
+def conv_axes(p, name: str, default: int | None):
+    """ConvolutionParameter's repeated ``name`` or its 2-D ``name_h``/``name_w``, as a tuple.
 
-    Follows BaseConvolutionLayer::LayerSetUp: the _h/_w form excludes the repeated form,
-    kernel_h needs kernel_w, and the repeated form holds one value or one per spatial axis."""
+    Follows BaseConvolutionLayer::LayerSetUp: the _h/_w form excludes the repeated form and
+    kernel_h needs kernel_w. The repeated form holds one value (returned as ``(v, v)``, the
+    2-D spelling, which :func:`~.conv.geometry` applies to every spatial axis) or one per
+    spatial axis (returned as written); the count is checked against the bottom's axes
+    there, since the blob's rank is not known here."""
     values = list(getattr(p, "kernel_size" if name == "kernel" else name))
     hw = name != "dilation"  # Caffe has no dilation_h/dilation_w
     has_h, has_w = hw and p.HasField(name + "_h"), hw and p.HasField(name + "_w")
@@ -147,18 +150,23 @@ def conv_pair(p, name: str, default: int | None):
         return default, default
     if len(values) == 1:
         return values[0], values[0]
-    if len(values) == 2:
-        return values[0], values[1]
-    raise UnsupportedLayerError(f"{len(values)} values for {name}: only 2-D convolution "
-                                "is supported")
+    return tuple(values)
 
 
-def write_conv_pair(p, name: str, pair, default: int) -> None:
-    """Inverse of :func:`conv_pair`: one repeated value when square, else _h/_w."""
-    h, w = pair
+def write_conv_axes(p, name: str, values, default: int) -> None:
+    """Inverse of :func:`conv_axes`: for two axes one repeated value when square, else _h/_w
+    (no dilation_h/_w exists: two values); for any other count every value, so reading
+    the file back gives the same tuple."""
+    field = name + ("_size" if name == "kernel" else "")
+    if len(values) != 2:
+        getattr(p, field).extend(values)
+        return
+    h, w = values
     if h == w:
         if h != default or name == "kernel":
-            getattr(p, name + ("_size" if name == "kernel" else "")).append(h)
+            getattr(p, field).append(h)
+    elif name == "dilation":
+        getattr(p, field).extend(values)
     else:
         setattr(p, name + "_h", h)
         setattr(p, name + "_w", w)

@@ -45,10 +45,11 @@ def _sole_consumer(model, consumers, blob: str, kind) -> Optional[int]:
     return users[0] if isinstance(module, kind) else None
 
 
-def _per_channel_scale(module: CaffeScale, channels: int) -> bool:
-    """True for a one-bottom Scale whose gamma is one value per channel of an N,C,H,W blob."""
-    return (not module.two_bottoms and tuple(module.weight.shape) == (channels,)
-            and module.trailing == 2)
+def _per_channel_scale(module: CaffeScale, conv: CaffeConvolution) -> bool:
+    """True for a one-bottom Scale whose gamma is one value per channel (axis 1) of the
+    convolution's output (N, C, spatial...)."""
+    return (not module.two_bottoms and tuple(module.weight.shape) == (conv.weight.shape[0],)
+            and module.trailing == conv.weight.dim() - 2)
 
 
 def _fold_numbers(conv: CaffeConvolution, bn: CaffeBatchNorm, scale: Optional[CaffeScale]):
@@ -63,7 +64,7 @@ def _fold_numbers(conv: CaffeConvolution, bn: CaffeBatchNorm, scale: Optional[Ca
             shift = shift + scale.bias.detach().double().cpu().numpy()
     weight = conv.weight.detach().double().cpu().numpy()
     bias = np.zeros(weight.shape[0]) if conv.bias is None else conv.bias.detach().double().cpu().numpy()
-    return weight * mult[:, None, None, None], bias * mult + shift
+    return weight * mult.reshape((-1,) + (1,) * (weight.ndim - 1)), bias * mult + shift
 
 
 def _apply(conv: CaffeConvolution, weight: np.ndarray, bias: np.ndarray) -> None:
@@ -77,14 +78,13 @@ def _chain(model, consumers, i) -> Optional[Tuple[int, Optional[int]]]:
     """(BatchNorm step, Scale step or None) that step ``i`` can absorb; None if none."""
     name, _, tops = model.plan[i]
     conv = model._modules[name]
-    if not isinstance(conv, CaffeConvolution):
+    if not isinstance(conv, CaffeConvolution) or not conv.folds_batchnorm:
         return None
     j = _sole_consumer(model, consumers, tops[0], CaffeBatchNorm)
     if j is None or not model._modules[model.plan[j][0]].use_global_stats:
         return None
     k = _sole_consumer(model, consumers, model.plan[j][2][0], CaffeScale)
-    if k is not None and not _per_channel_scale(model._modules[model.plan[k][0]],
-                                                conv.weight.shape[0]):
+    if k is not None and not _per_channel_scale(model._modules[model.plan[k][0]], conv):
         k = None
     return j, k
 
