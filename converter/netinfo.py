@@ -55,7 +55,7 @@ class NetInfo:
 
 
 def _pair(values, sep: str = "x") -> str:
-    return str(values[0]) if values[0] == values[1] else sep.join(map(str, values))
+    return str(values[0]) if len(set(values)) == 1 else sep.join(map(str, values))
 
 
 def _conv_summary(p) -> str:

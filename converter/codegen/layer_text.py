@@ -67,24 +67,6 @@ def kwargs(**items) -> str:
 
 
 # --------------------------------------------------------------------------- parametric
-@register("Convolution")
-def convolution(layer, shapes, blobs):
-    p, cin = layer.params, shapes[0][1]
-    args = (f"nn.Conv2d({cin}, {p.num_output}, kernel_size={pair(p.kernel)}"
-            + kwargs(stride=pair(p.stride) if p.stride != (1, 1) else None,
-                     padding=pair(p.pad) if p.pad != (0, 0) else None,
-                     dilation=pair(p.dilation) if p.dilation != (1, 1) else None,
-                     groups=p.group if p.group != 1 else None,
-                     bias=None if p.bias_term else "False") + ")")
-    tensors = {"weight": blobs[0]}
-    if p.bias_term:
-        tensors["bias"] = blobs[1]
-    facts = dict(cin=cin, cout=p.num_output, kernel=tuple(p.kernel), stride=tuple(p.stride),
-                 pad=tuple(p.pad), dilation=tuple(p.dilation), groups=p.group,
-                 bias=p.bias_term)
-    return [_op(layer, "conv", module=args, tensors=tensors, facts=facts)]
-
-
 @register("InnerProduct")
 def inner_product(layer, shapes, blobs):
     p, shape = layer.params, shapes[0]

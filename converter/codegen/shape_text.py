@@ -1,4 +1,4 @@
-"""Code generators for issue 14's Bias, Slice, Tile, Crop and Deconvolution: an idiomatic
+"""Code generators for issue 14's Bias, Slice, Tile and Crop: an idiomatic
 module or a tensor expression each, with the geometry Caffe's .cpp gives (computed by the
 framework-free :mod:`converter.layers` functions the torch back end uses too).
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..layers import canonical_axis
 from ..layers.norm import scale_extent
 from ..layers.reshape import crop_offsets, slice_sizes
-from .layer_text import _op, kwargs, pair, register
+from .layer_text import _op, register
 
 
 @register("Bias")
@@ -53,24 +53,3 @@ def crop(layer, shapes, blobs):
     sizes = shapes[1][axis:]
     index = [":"] * axis + [f"{o}:{o + n}" for o, n in zip(offsets, sizes)]
     return [_op(layer, "func", call=f"{{0}}[{', '.join(index)}]", alias=True)]
-
-
-@register("Deconvolution")
-def deconvolution(layer, shapes, blobs):
-    # deconv_layer.cpp: the transpose of the convolution with the same geometry; Caffe's
-    # weight (C_in, num_output / group, kh, kw) is nn.ConvTranspose2d's layout, and its
-    # output size stride * (in - 1) + dilation * (k - 1) + 1 - 2 * pad (no output padding).
-    p, cin = layer.params, shapes[0][1]
-    if len(shapes[0]) != 4:
-        from ..errors import UnsupportedLayerError
-        raise UnsupportedLayerError(f"Deconvolution on a {len(shapes[0])}-D blob (2-D only)")
-    module = (f"nn.ConvTranspose2d({cin}, {p.num_output}, kernel_size={pair(p.kernel)}"
-              + kwargs(stride=pair(p.stride) if p.stride != (1, 1) else None,
-                       padding=pair(p.pad) if p.pad != (0, 0) else None,
-                       dilation=pair(p.dilation) if p.dilation != (1, 1) else None,
-                       groups=p.group if p.group != 1 else None,
-                       bias=None if p.bias_term else "False") + ")")
-    tensors = {"weight": blobs[0]}
-    if p.bias_term:
-        tensors["bias"] = blobs[1]
-    return [_op(layer, "deconv", module=module, tensors=tensors)]
