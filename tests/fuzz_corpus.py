@@ -75,13 +75,20 @@ layer { name: "prob" type: "Softmax" bottom: "resh" top: "prob" softmax_param { 
 """
 
 #: Issue 14's layer types in one small net (PReLU, ELU, Bias, Deconvolution, Crop, Slice,
-#: Tile, MVN, SPP, ArgMax, Reduction, Embed, LSTM, ...), so mutations reach their readers,
-#: shape rules and back ends too.
+#: Tile, MVN, SPP, ArgMax, Reduction, Embed, LSTM, 1-D / 3-D Convolution and Deconvolution,
+#: ...), so mutations reach their readers, shape rules and back ends too.
 TINY_MORE_PROTOTXT = """\
 name: "tiny-more"
-layer { name: "data" type: "Input" top: "data" top: "ids" top: "seq" top: "cont"
+layer { name: "data" type: "Input" top: "data" top: "ids" top: "seq" top: "cont" top: "vol"
   input_param { shape { dim: 2 dim: 4 dim: 6 dim: 7 } shape { dim: 2 dim: 3 }
-                shape { dim: 3 dim: 2 dim: 4 } shape { dim: 3 dim: 2 } } }
+                shape { dim: 3 dim: 2 dim: 4 } shape { dim: 3 dim: 2 }
+                shape { dim: 1 dim: 2 dim: 3 dim: 4 dim: 3 } } }
+layer { name: "conv3d" type: "Convolution" bottom: "vol" top: "conv3d"
+  convolution_param { num_output: 2 kernel_size: 2 kernel_size: 3 kernel_size: 1 pad: 1 pad: 0 pad: 0 } }
+layer { name: "up3d" type: "Deconvolution" bottom: "conv3d" top: "up3d"
+  convolution_param { num_output: 2 kernel_size: 2 stride: 2 group: 2 } }
+layer { name: "conv1d" type: "Convolution" bottom: "seq" top: "conv1d"
+  convolution_param { num_output: 2 kernel_size: 3 pad: 1 dilation: 2 axis: 1 } }
 layer { name: "prelu" type: "PReLU" bottom: "data" top: "prelu" }
 layer { name: "elu" type: "ELU" bottom: "prelu" top: "elu" elu_param { alpha: 0.5 } }
 layer { name: "bias" type: "Bias" bottom: "elu" top: "bias" bias_param { axis: 1 num_axes: 2 } }
