@@ -8,22 +8,36 @@ where Caffe has i, f, o, g and one.
 from __future__ import annotations
 
 from ..layers.recurrent import recurrent_sizes
-from .layer_text import _op, register
+from .layer_text import _op, kwargs, register
 
-#: Caffe's learned blobs of each type, in its order (rnn_layer.cpp / lstm_layer.cpp name
-#: them so), which are the generated module's parameter names.
+#: Caffe's learned blobs of each type in its order, without and with a static input
+#: (rnn_layer.cpp / lstm_layer.cpp name them so): the generated module's parameter names.
 BLOB_NAMES = {"RNN": ("W_xh", "b_h", "W_hh", "W_ho", "b_o"),
               "LSTM": ("W_xc", "b_c", "W_hc")}
+STATIC_BLOB_NAMES = {"RNN": ("W_xh", "b_h", "W_xh_static", "W_hh", "W_ho", "b_o"),
+                     "LSTM": ("W_xc", "b_c", "W_xc_static", "W_hc")}
+#: forward's parameters after x and cont, in Caffe's bottom order.
+EXTRA_ARGS = {"RNN": ("h_0",), "LSTM": ("h_0", "c_0")}
 
 
 @register("RNN", "LSTM")
 def recurrent(layer, shapes, blobs):
-    # recurrent_layer.cpp: x (T, N, ...) is read flattened from axis 2, cont (T, N).
-    _, _, inputs, hidden = recurrent_sizes(layer, shapes)
-    tensors = dict(zip(BLOB_NAMES[layer.type], blobs))
+    # recurrent_layer.cpp: x (T, N, ...) is read flattened from axis 2, cont (T, N); then
+    # x_static (N, ...), then the initial states (expose_hidden).
+    sizes = recurrent_sizes(layer, shapes)
+    names = (STATIC_BLOB_NAMES if sizes.static else BLOB_NAMES)[layer.type]
     helpers = ("CaffeRNN",) if layer.type == "RNN" else ("caffe_lstm_unit", "CaffeLSTM")
-    return [_op(layer, "recurrent", module=f"{helpers[-1]}({inputs}, {hidden})",
-                call="{m}({0}, {1})", tensors=tensors, helpers=helpers)]
+    module = (f"{helpers[-1]}({sizes.inputs}, {sizes.hidden}"
+              + kwargs(static_size=sizes.static or None,
+                       expose_hidden="True" if sizes.exposed else None) + ")")
+    args = ["{0}", "{1}"] + (["{2}"] if sizes.static else [])
+    states = [f"{{{len(args) + k}}}" for k in range(sizes.exposed)]
+    if sizes.static:
+        args += states
+    else:
+        args += [f"{name}={arg}" for name, arg in zip(EXTRA_ARGS[layer.type], states)]
+    return [_op(layer, "recurrent", module=module, call=f"{{m}}({', '.join(args)})",
+                tensors=dict(zip(names, blobs)), helpers=helpers)]
 
 
 @register("LSTMUnit")
