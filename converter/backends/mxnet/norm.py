@@ -43,7 +43,7 @@ def batch_norm(ctx, layer, bottoms):
     mean = var = None
     if ctx.blobs is not None:
         b = ctx.blobs[name]
-        mean, var = caffe_bn_stats(b[0], b[1], b[2])
+        mean, var = caffe_bn_stats(*(np.asarray(v) for v in b[:3]))
     gamma = ctx.param(f"{name}_gamma", (c,), np.ones(c, np.float32))
     beta = ctx.param(f"{name}_beta", (c,), np.zeros(c, np.float32))
     moving_mean = ctx.param(f"{name}_moving_mean", (c,), mean, aux=True)

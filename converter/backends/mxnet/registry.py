@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 import mxnet as mx
 import numpy as np
 
+from ...caffe.blobs import FileBlob
 from ...errors import MismatchError
 from ...ir import Layer
 from ...layers import blob_shape_ok
@@ -51,15 +52,17 @@ class BuildContext:
 
     ``shapes`` maps SSA blob names to their inferred shapes (batch as declared; only the batch
     axis is kept dynamic in the symbol). ``blobs`` maps layer name -> float32 weight arrays in
-    Caffe order (already shape-checked), or is None for an untrained symbol.
+    Caffe order (already shape-checked; a lazy load's FileBlobs stay in the caffemodel), or is
+    None for an untrained symbol. ``arg_params``/``aux_params`` collect the values as numpy
+    arrays or FileBlobs (a value stored unchanged is never read here), in creation order.
     """
 
     def __init__(self, shapes, blobs, inputs):
         self.shapes = shapes
         self.blobs = blobs
         self.inputs = inputs  # input blob name -> its variable
-        self.arg_params: Dict[str, mx.nd.NDArray] = {}
-        self.aux_params: Dict[str, mx.nd.NDArray] = {}
+        self.arg_params: Dict[str, object] = {}
+        self.aux_params: Dict[str, object] = {}
 
     def shape(self, ssa_name: str):
         """The inferred shape of an SSA blob (in-place writes keep their blob's shape)."""
@@ -75,9 +78,12 @@ class BuildContext:
         """A variable ``name`` of ``shape``; ``value`` (if given) goes to arg/aux params."""
         shape = tuple(int(d) for d in shape) or (1,)  # MXNet 1.x has no 0-d arrays
         if value is not None and self.blobs is not None:
-            value = np.asarray(value, dtype=np.float32).reshape(shape)
+            if isinstance(value, FileBlob):
+                value = value.reshape(shape)
+            else:
+                value = np.asarray(value, dtype=np.float32).reshape(shape)
             target = self.aux_params if aux else self.arg_params
-            target[name] = mx.nd.array(value, dtype=np.float32)
+            target[name] = value
         return mx.sym.var(name, shape=shape, dtype=np.float32)
 
 
@@ -99,11 +105,12 @@ def check_blob_shapes(layer: Layer, arrays: List[np.ndarray]) -> List[np.ndarray
                             layer=layer.name, layer_type=layer.type)
     out = []
     for i, (arr, shape) in enumerate(zip(arrays, expected)):
-        arr = np.asarray(arr)
+        if not isinstance(arr, FileBlob):  # a FileBlob is float32 and is not read here
+            arr = np.asarray(arr).astype(np.float32)
         if not blob_shape_ok(arr.shape, shape):
             raise MismatchError(f"blob {i} has shape {list(arr.shape)}, the net expects "
                                 f"{list(shape)}", layer=layer.name, layer_type=layer.type)
-        out.append(arr.astype(np.float32).reshape(shape))
+        out.append(arr.reshape(shape))
     return out
 
 
