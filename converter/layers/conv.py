@@ -54,7 +54,11 @@ class ConvGeometry:
 
 
 def _per_axis(layer, name: str, values, n: int) -> Axes:
-    """``values`` for ``n`` spatial axes: one per axis, or one (a square pair) for all."""
+    """``values`` for ``n`` spatial axes: one per axis, or one (a square pair) for all.
+
+    The IR spells Caffe's single value as a square pair, so two equal values written out
+    (or equal _h/_w) on a bottom with other than 2 spatial axes are taken as that one value
+    where Caffe's count CHECK would refuse them; every other count mismatch is refused."""
     if len(values) == n:
         return tuple(values)
     if len(values) == 2 and values[0] == values[1]:
