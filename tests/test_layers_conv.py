@@ -38,8 +38,8 @@ SHAPES = [
     ("3d_cubic", "Convolution", (2, 4, 5, 6, 5), "num_output: 3 kernel_size: 3 pad: 1",
      (2, 3, 5, 6, 5), (3, 4, 3, 3, 3), True),
     ("3d_per_axis", "Convolution", (2, 4, 5, 6, 5),
-     "num_output: 2 kernel_size: 2 kernel_size: 3 kernel_size: 1 stride: 1 stride: 2 "
-     "stride: 2 pad: 0 pad: 1 pad: 0 dilation: 2 dilation: 1 dilation: 1",
+     ("num_output: 2 kernel_size: 2 kernel_size: 3 kernel_size: 1 stride: 1 stride: 2 "
+      "stride: 2 pad: 0 pad: 1 pad: 0 dilation: 2 dilation: 1 dilation: 1"),
      (2, 2, 3, 3, 3), (2, 4, 2, 3, 1), True),
     ("3d_one_value_each_axis", "Convolution", (1, 2, 4, 4, 4),
      "num_output: 2 kernel_size: 2 kernel_size: 2 kernel_size: 2", (1, 2, 3, 3, 3),
@@ -58,8 +58,8 @@ SHAPES = [
     ("axis_0_no_batch", "Convolution", (4, 9, 9), "num_output: 2 kernel_size: 3 stride: 2 axis: 0",
      (2, 4, 4), (2, 4, 3, 3), True),
     ("deconv_3d_per_axis", "Deconvolution", (1, 2, 3, 4, 3),
-     "num_output: 3 kernel_size: 2 kernel_size: 3 kernel_size: 2 stride: 2 stride: 1 "
-     "stride: 2 pad: 0 pad: 1 pad: 1", (1, 3, 6, 4, 4), (2, 3, 2, 3, 2), True),
+     ("num_output: 3 kernel_size: 2 kernel_size: 3 kernel_size: 2 stride: 2 stride: 1 "
+      "stride: 2 pad: 0 pad: 1 pad: 1"), (1, 3, 6, 4, 4), (2, 3, 2, 3, 2), True),
     ("deconv_1d_dilated_grouped", "Deconvolution", (2, 6, 5),
      "num_output: 4 group: 2 kernel_size: 3 stride: 2 dilation: 2", (2, 4, 13), (6, 2, 3), True),
 ]
@@ -85,20 +85,21 @@ REFUSED = [
      ShapeError, "kernel has 2 values [3, 1] for 3 spatial axes"),
     ("pad_count_1d", (1, 2, 9), "num_output: 1 kernel_size: 3 pad: 0 pad: 1",
      ShapeError, "pad has 2 values [0, 1] for 1 spatial axes"),
-    ("dilation_count_1d", (1, 2, 9), "num_output: 1 kernel_size: 3 dilation: 1 dilation: 2 "
-     "dilation: 1", ShapeError, "dilation has 3 values"),
+    ("dilation_count_1d", (1, 2, 9), ("num_output: 1 kernel_size: 3 dilation: 1 "
+     "dilation: 2 dilation: 1"), ShapeError, "dilation has 3 values"),
     ("kernel_zero_3d", (1, 2, 5, 5, 5), "num_output: 1 kernel_size: 0", ShapeError,
      "must be positive"),
-    ("kernel_axis_zero_3d", (1, 2, 5, 5, 5), "num_output: 1 kernel_size: 2 kernel_size: 0 "
-     "kernel_size: 2", ShapeError, "kernel [2, 0, 2] and stride [1, 1, 1] must be positive"),
+    ("kernel_axis_zero_3d", (1, 2, 5, 5, 5), ("num_output: 1 kernel_size: 2 "
+     "kernel_size: 0 kernel_size: 2"), ShapeError,
+     "kernel [2, 0, 2] and stride [1, 1, 1] must be positive"),
     ("stride_zero_1d", (1, 2, 9), "num_output: 1 kernel_size: 3 stride: 0", ShapeError,
      "must be positive"),
     ("group_channels_3d", (1, 4, 5, 5, 5), "num_output: 3 kernel_size: 1 group: 3", ShapeError,
      "must divide by group 3"),
     ("axis_out_of_range", (1, 2, 5, 5), "num_output: 1 kernel_size: 1 axis: 4", ShapeError,
      "axis 4 out of range for a 4-D blob"),
-    ("extent_3d", (1, 2, 5, 6, 5), "num_output: 1 kernel_size: 3 kernel_size: 7 "
-     "kernel_size: 3", ShapeError, "kernel extent 7 exceeds padded input 6"),
+    ("extent_3d", (1, 2, 5, 6, 5), ("num_output: 1 kernel_size: 3 "
+     "kernel_size: 7 kernel_size: 3"), ShapeError, "kernel extent 7 exceeds padded input 6"),
     ("both_kernel_forms", (1, 2, 5, 5), "num_output: 1 kernel_size: 3 kernel_h: 3 kernel_w: 3",
      ConverterError, "either kernel or kernel_h/kernel_w"),
 ]
