@@ -12,9 +12,9 @@ from .registry import register
 def convolution(ctx, layer, bottoms):
     """Caffe conv: floor output size, zero padding, grouped and dilated -- as MXNet's."""
     p = layer.params
-    args = {"weight": ctx.param(f"{layer.name}_weight", layer.blob_shapes[0], ctx.blob(layer, 0))}
+    args = {"weight": ctx.weight(layer, 0, f"{layer.name}_weight", layer.blob_shapes[0])}
     if p.bias_term:
-        args["bias"] = ctx.param(f"{layer.name}_bias", layer.blob_shapes[1], ctx.blob(layer, 1))
+        args["bias"] = ctx.weight(layer, 1, f"{layer.name}_bias", layer.blob_shapes[1])
     return [mx.sym.Convolution(bottoms[0], kernel=p.kernel, stride=p.stride, pad=p.pad,
                                dilate=p.dilation, num_filter=p.num_output, num_group=p.group,
                                no_bias=not p.bias_term, name=layer.name, **args)]
@@ -26,9 +26,9 @@ def deconvolution(ctx, layer, bottoms):
     num_output / group, kh, kw) and output stride * (in - 1) + extent - 2 * pad, as MXNet's
     Deconvolution computes it with no adj/target_shape."""
     p = layer.params
-    args = {"weight": ctx.param(f"{layer.name}_weight", layer.blob_shapes[0], ctx.blob(layer, 0))}
+    args = {"weight": ctx.weight(layer, 0, f"{layer.name}_weight", layer.blob_shapes[0])}
     if p.bias_term:
-        args["bias"] = ctx.param(f"{layer.name}_bias", layer.blob_shapes[1], ctx.blob(layer, 1))
+        args["bias"] = ctx.weight(layer, 1, f"{layer.name}_bias", layer.blob_shapes[1])
     return [mx.sym.Deconvolution(bottoms[0], kernel=p.kernel, stride=p.stride, pad=p.pad,
                                  dilate=p.dilation, num_filter=p.num_output,
                                  num_group=p.group, no_bias=not p.bias_term, name=layer.name,

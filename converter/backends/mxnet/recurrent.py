@@ -31,7 +31,7 @@ def _inputs(ctx, layer, bottoms, rows):
     """(T, per-step cont slices, W x + b over all steps, the blob variables)."""
     t, _, inputs, hidden = recurrent_sizes(layer, [ctx.shape(b) for b in layer.bottoms])
     names = ("w_x", "b", "w_h", "w_o", "b_o")
-    blobs = [ctx.param(f"{layer.name}_{n}", s, ctx.blob(layer, k))
+    blobs = [ctx.weight(layer, k, f"{layer.name}_{n}", s)
              for k, (n, s) in enumerate(zip(names, layer.blob_shapes))]
     x = mx.sym.reshape(bottoms[0], shape=(0, 0, -1))
     wx = _linear(x, blobs[0], rows * hidden, blobs[1])
