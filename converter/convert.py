@@ -147,13 +147,18 @@ def caffe2mxnet(model, prefix=None, opts: Optional[Options] = None) -> List[Path
     with progress.steps(f"caffe2mxnet {Path(prefix).name}",
                         ("reading", "building", "writing")) as job:
         job.step("reading the caffemodel")
-        net, weights, pre = load_for_conversion(model, opts)
+        # Lazy: values stored unchanged stay in the caffemodel and are streamed from it into
+        # the .params file, so the weights are never all in memory (--rgb edits conv1: eager).
+        net, weights, pre = load_for_conversion(model, opts, lazy=not opts.rgb)
         job.step("building the symbol")
-        from .backends.mxnet import save_checkpoint, to_mxnet
-        symbol, args, aux = to_mxnet(net, weights, outputs=opts.outputs)
+        from .backends.mxnet import save_checkpoint, to_mxnet_values
+        from .streaming import unwritten_blobs
+        symbol, args, aux = to_mxnet_values(net, weights, outputs=opts.outputs)
         job.step("writing the checkpoint")
         extra = {files[2]: pre.to_json(include_mean=True) + "\n"}
-        paths = save_checkpoint(prefix, symbol, args, aux, extra_files=extra)
+        written = [*args.values(), *aux.values()]
+        paths = save_checkpoint(prefix, symbol, args, aux, extra_files=extra,
+                                verify=unwritten_blobs(weights, written))
     return [Path(p) for p in paths]
 
 

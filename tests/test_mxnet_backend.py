@@ -21,6 +21,7 @@ mx = need("mxnet")
 from converter.backends import mxnet as mb  # noqa: E402
 from converter.backends.mxnet.registry import register  # noqa: E402
 from converter.errors import ConverterError, MismatchError, UnsupportedLayerError, UsageError  # noqa: E402
+from converter import mxnet_params  # noqa: E402
 from converter.ir import (BatchNormParam, ConvolutionParam, EltwiseParam,  # noqa: E402
                           FlattenParam, InnerProductParam, InputParam, Layer, Net, PoolingParam,
                           ReshapeParam, ScaleParam)
@@ -191,12 +192,12 @@ def test_checkpoint_is_atomic(block, tmp_path, monkeypatch):
     net, weights, _ = block
     converted = mb.to_mxnet(net, weights)
 
-    def broken_save(path, data):
-        with open(path, "wb") as f:
-            f.write(b"partial")
+    def broken_write(fd, data):
+        os.write(fd, b"partial")
         raise OSError("disk full")
 
-    monkeypatch.setattr(mx.nd, "save", broken_save)
+    # The .params writer (converter.mxnet_params) fails after a partial write.
+    monkeypatch.setattr(mxnet_params, "write_all", broken_write)
     # An OSError while writing becomes the one-line ConverterError ("cannot write: ...").
     with pytest.raises(ConverterError, match="disk full"):
         mb.save_checkpoint(tmp_path / "block", *converted)

@@ -14,10 +14,11 @@ from . import (activation, conv, data, eltwise, indexing, inner_product, norm, p
                reduction, reshape)
 from .registry import CONVERTERS, NOT_CONVERTED, register, supported_types
 from .symbol import (forward_all, net_to_symbol_json, save_checkpoint, to_mxnet,
-                     unsupported_report)
+                     to_mxnet_values, unsupported_report)
 
 FAMILIES = (activation, conv, data, eltwise, indexing, inner_product, norm, pool, recurrent,
             reduction, reshape)
 
 __all__ = ["CONVERTERS", "FAMILIES", "NOT_CONVERTED", "forward_all", "net_to_symbol_json",
-           "register", "save_checkpoint", "supported_types", "to_mxnet", "unsupported_report"]
+           "register", "save_checkpoint", "supported_types", "to_mxnet", "to_mxnet_values",
+           "unsupported_report"]

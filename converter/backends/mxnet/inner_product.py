@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mxnet as mx
+import numpy as np
 
 from .registry import canonical_axis, register
 
@@ -16,7 +17,7 @@ def inner_product(ctx, layer, bottoms):
     weight = ctx.blob(layer, 0)
     wshape = layer.blob_shapes[0][::-1] if p.transpose else layer.blob_shapes[0]
     if weight is not None and p.transpose:
-        weight = weight.T
+        weight = np.asarray(weight).T
     args = {"weight": ctx.weight(layer, 0, f"{layer.name}_weight", wshape, weight)}
     if p.bias_term:
         args["bias"] = ctx.weight(layer, 1, f"{layer.name}_bias", layer.blob_shapes[1])

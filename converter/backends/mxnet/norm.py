@@ -47,7 +47,7 @@ def batch_norm(ctx, layer, bottoms):
     mean = var = None
     if ctx.blobs is not None:
         b = ctx.blobs[name]
-        mean, var = caffe_bn_stats(b[0], b[1], b[2])
+        mean, var = caffe_bn_stats(*(np.asarray(v) for v in b[:3]))
     affine = ctx.affine.get(name)
     if affine is None:
         gamma = ctx.param(f"{name}_gamma", (c,), np.ones(c, np.float32), spec=FROZEN)

@@ -14,6 +14,7 @@ from typing import Callable, Dict, List, Optional
 import mxnet as mx
 import numpy as np
 
+from ...caffe.blobs import FileBlob
 from ...errors import MismatchError
 from ...ir import Layer
 from ...layers import ParamSpec, blob_shape_ok
@@ -51,11 +52,13 @@ class BuildContext:
 
     ``shapes`` maps SSA blob names to their inferred shapes (batch as declared; only the batch
     axis is kept dynamic in the symbol). ``blobs`` maps layer name -> float32 weight arrays in
-    Caffe order (already shape-checked), or is None for an untrained symbol. ``train`` asks
-    for a trainable symbol (:func:`converter.backends.mxnet.to_mxnet`); ``loss_tops`` are the
-    SSA names of the net outputs that then become the loss; ``affine`` maps a BatchNorm's
-    name to the Scale layer that MXNet's BatchNorm then computes with it (``fused``: their
-    names).
+    Caffe order (already shape-checked; a lazy load's FileBlobs stay in the caffemodel), or is
+    None for an untrained symbol. ``arg_params``/``aux_params`` collect the values as numpy
+    arrays or FileBlobs (a value stored unchanged is never read here), in creation order.
+    ``train`` asks for a trainable symbol (:func:`converter.backends.mxnet.to_mxnet`);
+    ``loss_tops`` are the SSA names of the net outputs that then become the loss; ``affine``
+    maps a BatchNorm's name to the Scale layer that MXNet's BatchNorm then computes with it
+    (``fused``: their names).
     """
 
     def __init__(self, shapes, blobs, inputs, train: bool = False, loss_tops=(),
@@ -67,8 +70,8 @@ class BuildContext:
         self.loss_tops = frozenset(loss_tops)
         self.affine = dict(affine or {})
         self.fused = frozenset(scale.name for scale in self.affine.values())
-        self.arg_params: Dict[str, mx.nd.NDArray] = {}
-        self.aux_params: Dict[str, mx.nd.NDArray] = {}
+        self.arg_params: Dict[str, object] = {}
+        self.aux_params: Dict[str, object] = {}
 
     def shape(self, ssa_name: str):
         """The inferred shape of an SSA blob (in-place writes keep their blob's shape)."""
@@ -88,9 +91,12 @@ class BuildContext:
         optimizers read from the symbol; without one MXNet's defaults apply."""
         shape = tuple(int(d) for d in shape) or (1,)  # MXNet 1.x has no 0-d arrays
         if value is not None and self.blobs is not None:
-            value = np.asarray(value, dtype=np.float32).reshape(shape)
+            if isinstance(value, FileBlob):
+                value = value.reshape(shape)
+            else:
+                value = np.asarray(value, dtype=np.float32).reshape(shape)
             target = self.aux_params if aux else self.arg_params
-            target[name] = mx.nd.array(value, dtype=np.float32)
+            target[name] = value
         attrs = {}
         if self.train and spec is not None:
             attrs = {"__lr_mult__": repr(float(spec.lr_mult)),
@@ -126,11 +132,12 @@ def check_blob_shapes(layer: Layer, arrays: List[np.ndarray]) -> List[np.ndarray
                             layer=layer.name, layer_type=layer.type)
     out = []
     for i, (arr, shape) in enumerate(zip(arrays, expected)):
-        arr = np.asarray(arr)
+        if not isinstance(arr, FileBlob):  # a FileBlob is float32 and is not read here
+            arr = np.asarray(arr).astype(np.float32)
         if not blob_shape_ok(arr.shape, shape):
             raise MismatchError(f"blob {i} has shape {list(arr.shape)}, the net expects "
                                 f"{list(shape)}", layer=layer.name, layer_type=layer.type)
-        out.append(arr.astype(np.float32).reshape(shape))
+        out.append(arr.reshape(shape))
     return out
 
 

@@ -29,15 +29,17 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence
 
 import mxnet as mx
 import numpy as np
 
+from ...caffe.blobs import FileBlob
 from ...errors import MismatchError, UnsupportedLayerError, UsageError
 from ...fileio import atomic_outputs, write_bytes
 from ...ir import Net
 from ...layers import unsupported_error
+from ...mxnet_params import save_params
 from .norm import affine_scales
 from .registry import (CONVERTERS, NOT_CONVERTED, OPTION_CHECKS, BuildContext,
                        check_blob_shapes, supported_types)
@@ -141,12 +143,24 @@ def to_mxnet(net: Net, weights=None, outputs: Optional[Sequence[str]] = None,
     net's outputs). See the module docstring for names and conventions.
 
     ``train`` gives a symbol that trains (module docstring, "Trainable symbols")."""
+    symbol, args, aux = to_mxnet_values(net, weights, outputs, train)
+    return symbol, {k: _nd(v) for k, v in args.items()}, {k: _nd(v) for k, v in aux.items()}
+
+
+def to_mxnet_values(net: Net, weights=None, outputs: Optional[Sequence[str]] = None,
+                    train: bool = False):
+    """:func:`to_mxnet` with the params as numpy arrays, or as FileBlobs where ``weights``
+    holds a lazy load's blobs and the value is stored unchanged (never read here): what
+    :func:`save_checkpoint` streams from the caffemodel."""
     net = net.copy()
     if train:
         _check_trainable(net, outputs)
-    ctx, syms, final = _build(net, weights, train)
-    _tag_blobs(syms, final)
-    symbol = _group(syms, final, list(outputs) if outputs else net.output_blobs())
+    # A fresh name manager: ops left unnamed are numbered from 0 in every build, so the same
+    # net gives the same symbol.json whatever was built before in the process.
+    with mx.name.NameManager():
+        ctx, syms, final = _build(net, weights, train)
+        _tag_blobs(syms, final)
+        symbol = _group(syms, final, list(outputs) if outputs else net.output_blobs())
     return symbol, ctx.arg_params, ctx.aux_params
 
 
@@ -166,17 +180,22 @@ def net_to_symbol_json(net: Net, train: bool = False) -> str:
 
 
 def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0,
-                    extra_files: Optional[Dict[str, str]] = None) -> List[str]:
+                    extra_files: Optional[Dict[str, str]] = None,
+                    verify: Iterable[FileBlob] = ()) -> List[str]:
     """Write ``PREFIX-symbol.json`` and ``PREFIX-%04d.params`` (MXNet's checkpoint layout,
     readable by ``mx.model.load_checkpoint`` and ``gluon.SymbolBlock.imports``) and
     ``extra_files`` (path -> text); returns the paths written.
 
+    The params are NDArrays, numpy arrays or FileBlobs (from :func:`to_mxnet_values`):
+    FileBlobs are streamed from their caffemodel, NaN/Inf-checked on the way, as are the
+    unwritten FileBlobs in ``verify`` (:mod:`converter.mxnet_params`, mx.nd.save's bytes).
     All files are written to temporaries in the target folder and renamed into place as one
     (:func:`converter.fileio.atomic_outputs`): a failure never leaves a partial checkpoint.
     """
     prefix = os.fspath(prefix)
-    params = {f"arg:{k}": _nd(v) for k, v in arg_params.items()}
-    params.update({f"aux:{k}": _nd(v) for k, v in aux_params.items()})
+    params = [(f"arg:{k}", v) for k, v in arg_params.items()]
+    params += [(f"aux:{k}", v) for k, v in aux_params.items()]
+    entries = [(name, _shape(v), _values(v)) for name, v in params]
     missing = [a for a in symbol.list_arguments() + symbol.list_auxiliary_states()
                if a not in arg_params and a not in aux_params and not _is_input(a, symbol)]
     if missing:
@@ -185,17 +204,29 @@ def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0,
     paths = [f"{prefix}-symbol.json", f"{prefix}-{epoch:04d}.params", *extra]
     with atomic_outputs(paths, [".json", ".params"] + [""] * len(extra)) as temps:
         write_bytes(temps[0], symbol.tojson().encode("utf-8"))
-        try:
-            mx.nd.save(temps[1], params)
-        except mx.base.MXNetError as exc:  # MXNet reports a full disk as its own error
-            raise OSError(str(exc).splitlines()[0][:200]) from None
+        save_params(temps[1], entries, verify=verify)
         for tmp, text in zip(temps[2:], extra.values()):
             write_bytes(tmp, text.encode("utf-8"))
     return paths
 
 
 def _nd(value):
-    return value if isinstance(value, mx.nd.NDArray) else mx.nd.array(value, dtype=np.float32)
+    if isinstance(value, mx.nd.NDArray):
+        return value
+    return mx.nd.array(np.asarray(value, dtype=np.float32), dtype=np.float32)
+
+
+def _shape(value):
+    return tuple(int(d) for d in value.shape) or (1,)  # MXNet 1.x has no 0-d arrays
+
+
+def _values(value):
+    """A param's values as save_params takes them: FileBlobs as they are, else float32."""
+    if isinstance(value, FileBlob):
+        return value
+    if isinstance(value, mx.nd.NDArray):
+        value = value.asnumpy()
+    return np.asarray(value, dtype=np.float32).reshape(_shape(value))
 
 
 def _is_input(name: str, symbol) -> bool:

@@ -29,6 +29,7 @@ from ...ir import Net
 from ...ir.names import distinct
 from ...preprocess import Preprocess
 from ...safetensors_io import CHUNK_BYTES, Entry, write_safetensors
+from ...streaming import unwritten_blobs
 from .net import (CaffeNet, checked_shape, layer_blob_pairs, layers_for_weights,
                             to_torch)
 
@@ -76,7 +77,7 @@ def save_safetensors_streamed(module: CaffeNet, net: Net, weights, path, pre: Pr
         mean = np.ascontiguousarray(pre.mean_image, np.float32)
         entries.append((MEAN_KEY, "F32", mean.shape, mean))
     write_safetensors(path, entries, safetensors_metadata(module, net, pre, False),
-                      verify=_unwritten(weights, entries), chunk_bytes=chunk_bytes)
+                      verify=unwritten_blobs(weights, [e[3] for e in entries]), chunk_bytes=chunk_bytes)
     return True
 
 
@@ -104,15 +105,6 @@ def _layer_sources(module: torch.nn.Module, layer, blobs) -> List[Tuple[str, obj
             blob = np.asarray(blob).astype(np.float32, copy=False)
         out.append((attr, blob.reshape(shape)))
     return out
-
-
-def _unwritten(weights, entries: List[Entry]) -> List[FileBlob]:
-    """The FileBlobs of the caffemodel(s) that the file does not hold (pruned or dropped
-    layers): the eager read checks them for NaN/Inf too."""
-    written = {(id(s.file), s.offset) for _, _, _, s in entries if isinstance(s, FileBlob)}
-    files = {id(b.file): b.file for blobs in weights.values() for b in blobs
-             if isinstance(b, FileBlob)}
-    return [b for f in files.values() for b in f.blobs if (id(f), b.offset) not in written]
 
 
 def load_torch(path) -> Tuple[CaffeNet, Preprocess]:
