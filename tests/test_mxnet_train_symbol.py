@@ -19,8 +19,8 @@ pytestmark = pytest.mark.mxnet
 
 from converter.backends.mxnet import to_mxnet
 from converter.builders import build
-from converter.cli.gen import main as gen_main
 from converter.caffe.reader import parse_prototxt_text
+from converter.cli.gen import main as gen_main
 from converter.errors import UsageError
 
 #: (resnet-gen selection flags, the BatchNorm moving_average_fraction the builder writes)

@@ -4,8 +4,8 @@ The net is the symbol ``resnet-gen mxnet --variant mxnet --n 3 --train`` wrote (
 example this project grew from: ``ConvFactory``/``ResidualFactory``, BN-ReLU after the sum,
 stride-2 3x3 conv shortcuts, biased convolutions, BatchNorm eps 1e-3 and momentum 0.9 with
 gamma fixed at 1), loaded as it is: BatchNorm on batch statistics with moving averages
-kept, ``SoftmaxOutput`` over ``softmax_label`` as the loss, the net's lr_mult/decay_mult as
-variable attributes. It trains on the digits split with the paper's SGD (momentum 0.9,
+kept and its Scale's gamma/beta, ``SoftmaxOutput`` over ``softmax_label`` as the loss, the
+net's lr_mult/decay_mult as variable attributes. It trains on the digits split with the paper's SGD (momentum 0.9,
 weight decay 1e-4, lr 0.1 divided by 10 at the given epochs) and MSRA initialisation, then
 saves that symbol and its weights as an MXNet checkpoint (``PREFIX-symbol.json`` +
 ``PREFIX-NNNN.params``; at inference its output ``prob`` is the softmax, on the moving

@@ -246,10 +246,10 @@ def add_mxnet(sub, parents: List[argparse.ArgumentParser]) -> None:
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", action="store_true",
                    help="a symbol that trains: BatchNorm on batch statistics (moving averages "
-                        "kept for inference), the output Softmax as SoftmaxOutput with the "
-                        "label 'softmax_label', the net's lr_mult/decay_mult as "
-                        "__lr_mult__/__wd_mult__ (default: the inference symbol, BatchNorm "
-                        "on its stored statistics)")
+                        "kept for inference) with its Scale's gamma/beta, the output Softmax "
+                        "as SoftmaxOutput with the label 'softmax_label', the net's "
+                        "lr_mult/decay_mult as __lr_mult__/__wd_mult__ (default: the "
+                        "inference symbol, BatchNorm on its stored statistics)")
     p.set_defaults(func=cmd_mxnet)
 
 
