@@ -111,8 +111,8 @@ def mxnet_refusals(path):
 
 
 def codegen_missing(path):
-    """The layer types of a golden file that the PyTorch code generator does not write yet
-    (issue 14's recurrent types run in both back ends but have no generator so far)."""
+    """The layer types of a golden file that the PyTorch code generator does not write
+    (none today: test_codegen_models.CODEGEN_MISSING lists them when there are)."""
     import h5py
     from converter.caffe.reader import DROPPED_TYPES
     from converter.codegen.ops import supported_types

@@ -129,8 +129,13 @@ LEARNED_FILLERS = {
 def learned_blob(seed, layer_type, layer_name, index, shape):
     """Synthetic value of blob ``index`` of a Bias/PReLU/Embed/Parameter/
     RNN/LSTM layer (see ``LEARNED_FILLERS``), keyed like ``param_blob``."""
+    slot = index
+    if layer_type in ("RNN", "LSTM"):
+        # A static input puts W_x*_static at index 2 and shifts the rest: the kind
+        # follows the blob's rank (weight matrices normal, biases uniform) instead.
+        slot = 0 if len(tuple(shape)) == 2 else 1
     try:
-        kind, a, b = LEARNED_FILLERS[(layer_type, index)]
+        kind, a, b = LEARNED_FILLERS[(layer_type, slot)]
     except KeyError:
         raise ValueError("no synthetic filler for %s blob %d"
                          % (layer_type, index))

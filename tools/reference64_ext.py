@@ -251,21 +251,38 @@ def _lstm_cell(c_prev, gates, cont):
     return c, _sigmoid(o) * np.tanh(c)
 
 
-def recurrent(x, cont, layer):
-    """rnn_layer.cpp / lstm_layer.cpp unrolled: time-major, zero initial state."""
-    b = layer.blobs
+def recurrent(bottoms, layer):
+    """rnn_layer.cpp / lstm_layer.cpp unrolled, time-major: x's transform, then (with a
+    third bottom beyond the exposed states) x_static's, summed last at every step; the
+    initial states are the bottoms after x_static with expose_hidden, else zero; the tops
+    are the output, then (expose_hidden) the final states h_T (, c_T)."""
+    x, cont = bottoms[0], bottoms[1]
+    n_states = 1 if layer.type == "RNN" else 2
+    exposed = n_states if layer.param.recurrent_param.expose_hidden else 0
+    static = len(bottoms) > 2 + exposed
+    b = list(layer.blobs)
     xs = x.reshape(x.shape[0], x.shape[1], -1) @ b[0].T + b[1]
+    extra = 0.0
+    if static:
+        extra = bottoms[2].reshape(bottoms[2].shape[0], -1) @ b[2].T
+        del b[2]
     h = np.zeros(xs.shape[1:2] + (b[2].shape[1],))
-    c, outs = np.zeros_like(h), []
+    c = np.zeros_like(h)
+    if exposed:
+        states = bottoms[2 + static:]
+        h = states[0][0]
+        c = states[1][0] if exposed == 2 else c
+    outs = []
     for t in range(xs.shape[0]):
-        pre = (cont[t][:, None] * h) @ b[2].T + xs[t]
+        pre = (cont[t][:, None] * h) @ b[2].T + xs[t] + extra
         if layer.type == "RNN":
             h = np.tanh(pre)
             outs.append(np.tanh(h @ b[3].T + b[4]))
         else:
             c, h = _lstm_cell(c, pre, cont[t])
             outs.append(h)
-    return np.stack(outs)
+    finals = [h[None], c[None]][:exposed]
+    return [np.stack(outs)] + finals
 
 
 def run_layer(layer, bottoms, top_shapes):
@@ -291,7 +308,7 @@ def run_layer(layer, bottoms, top_shapes):
     if t == "Parameter":
         return [layer.blobs[0].copy()]
     if t in ("RNN", "LSTM"):
-        return [recurrent(x, bottoms[1], layer)]
+        return recurrent(bottoms, layer)
     if t == "LSTMUnit":
         return list(_lstm_cell(bottoms[0], bottoms[1], bottoms[2]))
     out = pointwise(x, layer)

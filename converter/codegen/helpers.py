@@ -192,6 +192,95 @@ class ZeroPadShortcut(nn.Module):
         return torch.cat([x] + [torch.zeros_like(x)] * self.copies, 1)
 '''
 
+CAFFE_LSTM_UNIT = '''
+def caffe_lstm_unit(c_prev, gates, cont):
+    """Caffe's LSTMUnit (lstm_unit_layer.cpp), one LSTM step: the four H-wide slices of
+    `gates` are the i, f, o, g pre-activations, in that order; c = cont * sigmoid(f) * c_prev
+    + sigmoid(i) * tanh(g) and h = sigmoid(o) * tanh(c). A cont of 0 (a sequence start)
+    drops the previous cell; cont (..., N) broadcasts over H. Returns (c, h).
+    """
+    i, f, o, g = gates.chunk(4, dim=-1)
+    f = cont.unsqueeze(-1) * torch.sigmoid(f)
+    c = f * c_prev + torch.sigmoid(i) * torch.tanh(g)
+    return c, torch.sigmoid(o) * torch.tanh(c)
+'''
+
+CAFFE_RNN = '''
+class CaffeRNN(nn.Module):
+    """Caffe's RNN layer (rnn_layer.cpp) on a time-major x (T, N, ...) and cont (T, N), cont
+    0 where a sequence starts: h_t = tanh(W_hh (cont_t * h_{t-1}) + W_xh x_t + b_h), o_t =
+    tanh(W_ho h_t + b_o); returns o_t for every t, (T, N, H). With a static input x_static
+    (N, ...), W_xh_static x_static is added at every step; h_0 (1, N, H) is zero unless
+    given (expose_hidden), and then forward also returns h_T. x's axes after the second are
+    flattened; the parameters keep Caffe's blob names and (out, in) layouts.
+    """
+
+    def __init__(self, input_size, hidden_size, static_size=0, expose_hidden=False):
+        super().__init__()
+        self.expose_hidden = expose_hidden
+        self.W_xh = nn.Parameter(torch.zeros(hidden_size, input_size))
+        self.b_h = nn.Parameter(torch.zeros(hidden_size))
+        if static_size:
+            self.W_xh_static = nn.Parameter(torch.zeros(hidden_size, static_size))
+        self.W_hh = nn.Parameter(torch.zeros(hidden_size, hidden_size))
+        self.W_ho = nn.Parameter(torch.zeros(hidden_size, hidden_size))
+        self.b_o = nn.Parameter(torch.zeros(hidden_size))
+
+    def forward(self, x, cont, x_static=None, h_0=None):
+        x_in = F.linear(x.flatten(2), self.W_xh, self.b_h)  # every step at once, as Caffe
+        if x_static is not None:
+            static = F.linear(x_static.flatten(1), self.W_xh_static)
+        h = x_in.new_zeros(x_in.shape[1:]) if h_0 is None else h_0[0]
+        outputs = []
+        for t in range(x_in.shape[0]):
+            h_in = F.linear(cont[t].unsqueeze(-1) * h, self.W_hh) + x_in[t]
+            if x_static is not None:  # Caffe sums the static term last
+                h_in = h_in + static
+            h = torch.tanh(h_in)
+            outputs.append(torch.tanh(F.linear(h, self.W_ho, self.b_o)))
+        if self.expose_hidden:
+            return torch.stack(outputs), h.unsqueeze(0)
+        return torch.stack(outputs)
+'''
+
+CAFFE_LSTM = '''
+class CaffeLSTM(nn.Module):
+    """Caffe's LSTM layer (lstm_layer.cpp) on a time-major x (T, N, ...) and cont (T, N), cont
+    0 where a sequence starts: gates_t = W_hc (cont_t * h_{t-1}) + W_xc x_t + b_c, then
+    caffe_lstm_unit; returns h_t for every t, (T, N, H). With a static input x_static (N, ...),
+    W_xc_static x_static is added to every step's gates; h_0 and c_0 (1, N, H) are zero unless
+    given (expose_hidden), and then forward also returns h_T and c_T. Unlike nn.LSTM, the
+    gates are in Caffe's i, f, o, g order with one bias; the parameters keep Caffe's blob
+    names and (out, in) layouts.
+    """
+
+    def __init__(self, input_size, hidden_size, static_size=0, expose_hidden=False):
+        super().__init__()
+        self.expose_hidden = expose_hidden
+        self.W_xc = nn.Parameter(torch.zeros(4 * hidden_size, input_size))
+        self.b_c = nn.Parameter(torch.zeros(4 * hidden_size))
+        if static_size:
+            self.W_xc_static = nn.Parameter(torch.zeros(4 * hidden_size, static_size))
+        self.W_hc = nn.Parameter(torch.zeros(4 * hidden_size, hidden_size))
+
+    def forward(self, x, cont, x_static=None, h_0=None, c_0=None):
+        x_gates = F.linear(x.flatten(2), self.W_xc, self.b_c)  # every step at once, as Caffe
+        if x_static is not None:
+            static = F.linear(x_static.flatten(1), self.W_xc_static)
+        h = x_gates.new_zeros(x_gates.shape[1], self.W_hc.shape[1]) if h_0 is None else h_0[0]
+        c = torch.zeros_like(h) if c_0 is None else c_0[0]
+        outputs = []
+        for t in range(x_gates.shape[0]):
+            gates = F.linear(cont[t].unsqueeze(-1) * h, self.W_hc) + x_gates[t]
+            if x_static is not None:  # Caffe sums the static term last
+                gates = gates + static
+            c, h = caffe_lstm_unit(c, gates, cont[t])
+            outputs.append(h)
+        if self.expose_hidden:
+            return torch.stack(outputs), h.unsqueeze(0), c.unsqueeze(0)
+        return torch.stack(outputs)
+'''
+
 HELPERS: Dict[str, str] = {
     "caffe_pool2d": CAFFE_POOL2D,
     "caffe_spp": CAFFE_SPP,
@@ -203,10 +292,13 @@ HELPERS: Dict[str, str] = {
     "caffe_argmax": CAFFE_ARGMAX,
     "caffe_mvn": CAFFE_MVN,
     "ZeroPadShortcut": ZERO_PAD_SHORTCUT,
+    "caffe_lstm_unit": CAFFE_LSTM_UNIT,
+    "CaffeRNN": CAFFE_RNN,
+    "CaffeLSTM": CAFFE_LSTM,
 }
 
 #: Helpers that call torch.nn.functional.
-USES_F = {"caffe_pool2d", "lrn_within_channel"}
+USES_F = {"caffe_pool2d", "lrn_within_channel", "CaffeRNN", "CaffeLSTM"}
 
 
 def helper_source(names: Iterable[str]) -> List[str]:

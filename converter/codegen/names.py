@@ -7,14 +7,18 @@ import keyword
 import re
 from typing import Dict, Iterable, List, Optional, Set
 
+from .helpers import HELPERS
+
 #: Names a submodule attribute must not take (nn.Module's own, and the generated Net's).
 RESERVED = {"forward", "load", "train", "eval", "training", "state_dict", "relu", "inplanes",
             "caffe_inputs", "caffe_outputs", "mean_image", "to", "cpu", "cuda", "float",
             "double", "half", "type", "apply", "modules", "children", "parameters",
             "buffers", "zero_grad", "requires_grad_", "share_memory", "extra_repr",
             "register_buffer", "register_parameter", "add_module", "get_submodule"}
-#: Names a forward variable must not take.
-TAKEN_VARS = {"self", "torch", "nn", "F", "x", "identity", "out"} | set(dir(builtins))
+#: Names a forward variable must not take (a blob named like a generated helper would
+#: shadow it).
+TAKEN_VARS = ({"self", "torch", "nn", "F", "x", "identity", "out", "FLT_MAX", "PREPROCESS"}
+              | set(HELPERS) | set(dir(builtins)))
 
 
 def identifier(name: str) -> str:

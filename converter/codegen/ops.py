@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import MismatchError, UnsupportedLayerError
 from ..ir.graph import Layer, Net
 from ..ir.shapes import count, infer_shapes
-from . import activation_text, index_text, reduce_text, shape_text  # noqa: F401
+from . import activation_text, index_text, recurrent_text, reduce_text, shape_text  # noqa: F401
 from . import layer_text as text
 
 

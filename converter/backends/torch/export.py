@@ -30,6 +30,7 @@ from ...ir.names import distinct
 from ...preprocess import Preprocess
 from ...safetensors_io import CHUNK_BYTES, Entry, write_safetensors
 from ...streaming import unwritten_blobs
+from .module import constants_frozen
 from .net import (CaffeNet, checked_shape, layer_blob_pairs, layers_for_weights,
                             to_torch)
 
@@ -140,9 +141,10 @@ def export_pt2(module: CaffeNet, path, input_shape: Sequence[int], pre: Preproce
     """Write a ``torch.export`` ExportedProgram with a dynamic batch dimension; the
     preprocessing facts go in its extra file ``preprocess.json``."""
     batch = torch.export.Dim("batch", min=1, max=65536)
-    program = torch.export.export(module, (_example(module, input_shape),),
-                                  # forward(*inputs): one varargs entry holding the input.
-                                  dynamic_shapes=(({0: batch},),))
+    with constants_frozen(module):  # the same values, a graph of fewer nodes to trace
+        program = torch.export.export(module, (_example(module, input_shape),),
+                                      # forward(*inputs): one varargs entry holding the input.
+                                      dynamic_shapes=(({0: batch},),))
     # Saved to memory first: torch's C++ writer aborts the process on a full disk.
     buffer = io.BytesIO()
     torch.export.save(program, buffer,

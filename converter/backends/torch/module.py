@@ -36,6 +36,14 @@ class CaffeModule(nn.Module):
     caffe_blobs: Tuple[str, ...] = ()
     reusable: Tuple[int, ...] = ()
     takes_post_ops = False
+    #: Set only inside :func:`constants_frozen`: what :meth:`frozen_constants` returned.
+    _frozen: Optional[tuple] = None
+
+    def frozen_constants(self) -> Optional[tuple]:
+        """Values that forward derives from the module's blobs on every call (per-channel
+        statistics, parameters viewed to broadcast), computed here once with the very same
+        float32 operations; None when there are none. See :func:`constants_frozen`."""
+        return None
 
     def fresh(self, n_bottoms: int) -> bool:
         """True if the output is a new tensor, or a bottom's memory it was allowed to reuse."""
@@ -44,6 +52,24 @@ class CaffeModule(nn.Module):
     def post_op(self, bottoms: Sequence[str]) -> Optional[str]:
         """The post-op this module is, given its bottoms' names; None if it is none."""
         return None
+
+
+@contextlib.contextmanager
+def constants_frozen(root: nn.Module) -> Iterator[None]:
+    """Within this block, every CaffeModule under ``root`` uses its :meth:`frozen_constants`
+    instead of deriving them in forward. Each value is computed by the same operations either
+    way, so every output is bit for bit the same; what changes is the traced graph: a
+    ResNet's BatchNorm is 2 nodes instead of 13, and ``torch.export``'s time is per node.
+    The weights must not change inside the block."""
+    found = [m for m in root.modules() if isinstance(m, CaffeModule)]
+    try:
+        with torch.no_grad():
+            for module in found:
+                module._frozen = module.frozen_constants()
+        yield
+    finally:
+        for module in found:
+            module._frozen = None
 
 
 @contextlib.contextmanager

@@ -27,9 +27,11 @@ class CaffeBatchNorm(CaffeModule):
     caffe_blobs = ("mean", "var", "factor")
     reusable = (0,)
 
-    def __init__(self, channels: int, eps: float, use_global_stats: bool):
+    def __init__(self, channels: int, eps: float, use_global_stats: bool,
+                 trailing: Optional[int] = None):
         super().__init__()
         self.eps, self.use_global_stats = float(eps), bool(use_global_stats)
+        self.trailing = trailing  # axes after the channel axis, when known when built
         self.register_buffer("mean", torch.zeros(channels))
         self.register_buffer("var", torch.zeros(channels))
         self.register_buffer("factor", torch.zeros(1))
@@ -40,10 +42,22 @@ class CaffeBatchNorm(CaffeModule):
         scale = torch.where(f == 0, torch.zeros_like(f), 1.0 / f)
         return self.mean * scale, self.var * scale
 
+    def frozen_constants(self) -> Optional[tuple]:
+        """Caffe's (mean, var) in the broadcast shape, as forward computes them. The
+        ``sqrt(var + eps)`` stays in the graph: the torch front end reads eps there (and the
+        module's raw blobs from the state_dict) to give the Caffe layer back bit for bit."""
+        if not self.use_global_stats or self.trailing is None:
+            return None
+        mean, var = self.statistics()
+        return (trailing_view(mean, self.trailing).clone(),
+                trailing_view(var, self.trailing).clone())
+
     def forward(self, x, *, reuse: Optional[int] = None):
-        trailing = x.dim() - 2
-        if self.use_global_stats:
+        if self._frozen is not None:
+            mean, var = self._frozen
+        elif self.use_global_stats:
             mean, var = self.statistics()
+            trailing = x.dim() - 2
             mean, var = trailing_view(mean, trailing), trailing_view(var, trailing)
         else:
             dims = [0] + list(range(2, x.dim()))
@@ -81,14 +95,25 @@ class CaffeScale(CaffeModule):
             blobs.append("bias")
         self.caffe_blobs = tuple(blobs)
 
+    def frozen_constants(self) -> Optional[tuple]:
+        """(gamma, beta or None) viewed to broadcast (the one-bottom form only)."""
+        if self.two_bottoms:
+            return None
+        return tuple(None if t is None else trailing_view(t, self.trailing).detach().clone()
+                     for t in (self.weight, self.bias))
+
     def forward(self, x, scale=None, *, reuse: Optional[int] = None):
-        gamma = scale if self.two_bottoms else self.weight
-        if reuse == 0 and not self.two_bottoms and x.dtype == gamma.dtype:
-            y = x.mul_(trailing_view(gamma, self.trailing))
+        if self._frozen is not None:
+            gamma, beta = self._frozen
         else:
-            y = x * trailing_view(gamma, self.trailing)
-        if self.bias is not None:
-            y.add_(trailing_view(self.bias, self.trailing))  # y is fresh: add in place
+            gamma = trailing_view(scale if self.two_bottoms else self.weight, self.trailing)
+            beta = None if self.bias is None else trailing_view(self.bias, self.trailing)
+        if reuse == 0 and not self.two_bottoms and x.dtype == gamma.dtype:
+            y = x.mul_(gamma)
+        else:
+            y = x * gamma
+        if beta is not None:
+            y.add_(beta)  # y is fresh: add in place
         return y
 
     def fresh(self, n_bottoms: int) -> bool:
@@ -157,7 +182,8 @@ def convert_batch_norm(layer, shapes):
     # the TEST net, so an unset flag means global statistics.
     use_global = True if p.use_global_stats is None else p.use_global_stats
     channels = shapes[0][1] if len(shapes[0]) > 1 else 1
-    return CaffeBatchNorm(channels, caffe_float(p.eps), use_global)
+    trailing = len(shapes[0]) - 2 if len(shapes[0]) > 1 else None
+    return CaffeBatchNorm(channels, caffe_float(p.eps), use_global, trailing)
 
 
 @register("Scale")
