@@ -3,7 +3,8 @@
 
 For each trained model, the probabilities of every framework that ran it (files and
 checkpoints the shell script left in OUT) are compared pairwise: the number of test images
-whose top-1 class differs (target 0) and the largest absolute probability difference. The
+whose top-1 class differs (target 0; "model.py" is the standalone PyTorch code of
+``caffe2torch -o model.py``) and the largest absolute probability difference. The
 float32 floor of a model is the largest difference between its float32 PyTorch conversion
 and the same weights run in float64 by our PyTorch back end: the rounding float32 itself
 causes on this net and these images. A pair passes when its largest difference
@@ -38,6 +39,20 @@ def torch_probs(path: str, x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(x)).numpy().reshape(len(x), -1)
 
 
+def codegen_probs(path: str, x: np.ndarray) -> np.ndarray:
+    """Probabilities of the standalone PyTorch code ``caffe2torch -o model.py`` wrote
+    (imported from its file, weights from the .safetensors beside it)."""
+    import importlib.util
+
+    import torch
+    spec = importlib.util.spec_from_file_location(f"digits_model_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = module.Net.load(os.path.splitext(path)[0] + ".safetensors")
+    with torch.no_grad():
+        return model(torch.from_numpy(x)).numpy().reshape(len(x), -1)
+
+
 def float64_probs(caffemodel: str, prototxt: str, x: np.ndarray) -> np.ndarray:
     """Probabilities of a caffemodel run by our PyTorch back end in float64."""
     from converter import load_caffe
@@ -52,7 +67,10 @@ def mxnet_probs(prefix: str, x: np.ndarray) -> np.ndarray:
     import mxnet as mx
     epoch = max(int(p[-11:-7]) for p in glob.glob(prefix + "-*.params"))
     symbol, args, aux = mx.model.load_checkpoint(prefix, epoch)
-    mod = mx.mod.Module(symbol, data_names=["data"], label_names=None, context=mx.cpu())
+    # A trained symbol keeps its loss's label variable (SoftmaxOutput): named as a label, it
+    # is inferred at bind time instead of being looked for among the parameters.
+    labels = [a for a in symbol.list_arguments() if a.endswith("_label")] or None
+    mod = mx.mod.Module(symbol, data_names=["data"], label_names=labels, context=mx.cpu())
     mod.bind(data_shapes=[("data", x.shape)], for_training=False)
     mod.set_params(args, aux, allow_missing=False)
     mod.forward(mx.io.DataBatch([mx.nd.array(x)]), is_train=False)
@@ -79,6 +97,7 @@ def caffe_trained(out: str, x: np.ndarray, labels: np.ndarray) -> dict:
     c = os.path.join(out, "caffe")
     probs = {"caffe": np.load(os.path.join(c, "prob_caffe.npy")),
              "torch": torch_probs(os.path.join(c, "torch.safetensors"), x),
+             "model.py": codegen_probs(os.path.join(c, "model.py"), x),
              "mxnet": mxnet_probs(os.path.join(c, "mxnet"), x)}
     ref = float64_probs(os.path.join(c, "caffe.caffemodel"),
                         os.path.join(c, "deploy.prototxt"), x)
@@ -87,14 +106,11 @@ def caffe_trained(out: str, x: np.ndarray, labels: np.ndarray) -> dict:
 
 def mxnet_trained(out: str, x: np.ndarray, labels: np.ndarray) -> dict:
     m = os.path.join(out, "mxnet")
-    probs = {"mxnet": mxnet_probs(os.path.join(m, "mxnet"), x)}
     exported = os.path.join(m, "exported")
-    if not os.path.exists(exported + ".caffemodel"):
-        result = compare(probs, labels, None)
-        result["export"] = "pending: resnet-convert mxnet2caffe not available"
-        return result
-    probs["caffe"] = np.load(os.path.join(m, "prob_caffe.npy"))
-    probs["torch"] = torch_probs(os.path.join(m, "torch.safetensors"), x)
+    probs = {"mxnet": mxnet_probs(os.path.join(m, "mxnet"), x),
+             "caffe": np.load(os.path.join(m, "prob_caffe.npy")),
+             "torch": torch_probs(os.path.join(m, "torch.safetensors"), x),
+             "model.py": codegen_probs(os.path.join(m, "model.py"), x)}
     ref = float64_probs(exported + ".caffemodel", exported + ".prototxt", x)
     return compare(probs, labels, ref)
 

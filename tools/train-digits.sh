@@ -1,7 +1,8 @@
 #!/bin/sh
 # Train anywhere, deploy anywhere: a generated ResNet-20 trained by real BVLC Caffe and the
-# MXNet-example CIFAR ResNet trained by MXNet, both on scikit-learn's digits (upscaled to
-# 32x32x3, seeded split 1,437 / 360), each then classified by every framework.
+# generator's MXNet-example CIFAR ResNet (resnet-gen mxnet --train) trained by MXNet, both on
+# scikit-learn's digits (upscaled to 32x32x3, seeded split 1,437 / 360), each then classified
+# by every framework, including the standalone PyTorch code of caffe2torch -o model.py.
 #                                                                   (run as root: chroot)
 # Usage: tools/train-digits.sh [--quick] [--epochs E] [--steps A,B] [OUT]
 #   default: 8 epochs, lr /10 after epochs 5 and 7 (docs/training.md); OUT /tmp/train-digits
@@ -64,26 +65,28 @@ CAFFE_RUN_BLAS=openblas caffe_run "$HERE/digits_caffe.py" train "$C/solver.proto
 # (a train_val net would end in the logits); inputs are preprocessed as the Data layers did.
 run resnet-convert caffe2torch "$C/caffe.caffemodel" --prototxt "$C/deploy.prototxt" \
     -o "$C/torch.safetensors"
+run resnet-convert caffe2torch "$C/caffe.caffemodel" --prototxt "$C/deploy.prototxt" \
+    -o "$C/model.py"
 run resnet-convert caffe2mxnet "$C/caffe.caffemodel" --prototxt "$C/deploy.prototxt" \
     -o "$C/mxnet"
 caffe_run "$HERE/digits_caffe.py" classify "$C/deploy.prototxt" "$C/caffe.caffemodel" \
     "$OUT/data/digits.npz" "$C/prob_caffe.npy"
 
-# 3. MXNet: the example's CIFAR ResNet trained by MXNet, exported with mxnet2caffe,
-#    classified by real Caffe and (the exported caffemodel converted back) by torch.
+# 3. MXNet: the generator's trainable symbol of the example's CIFAR ResNet, trained by
+#    MXNet, exported with mxnet2caffe, classified by real Caffe and (the exported caffemodel
+#    converted back) by torch and by the generated model.py.
 M="$OUT/mxnet"
-run "$PY" "$HERE/digits_mxnet.py" "$OUT/data/digits.npz" --n $N --epochs "$EPOCHS" \
-    --steps "$STEPS" --batch $BATCH --out "$M"
-if resnet-convert mxnet2caffe --help >/dev/null 2>&1; then
-    run resnet-convert mxnet2caffe "$M/mxnet" --epoch "$EPOCHS" --input-shape 1,3,32,32 \
-        -o "$M/exported"
-    caffe_run "$HERE/digits_caffe.py" classify "$M/exported.prototxt" \
-        "$M/exported.caffemodel" "$OUT/data/digits.npz" "$M/prob_caffe.npy"
-    run resnet-convert caffe2torch "$M/exported.caffemodel" --prototxt "$M/exported.prototxt" \
-        -o "$M/torch.safetensors"
-else
-    echo "train-digits: resnet-convert mxnet2caffe is not available: MXNet -> Caffe pending" >&2
-fi
+run resnet-gen mxnet --variant mxnet --n $N --train -o "$M/train-symbol.json"
+run "$PY" "$HERE/digits_mxnet.py" "$OUT/data/digits.npz" --symbol "$M/train-symbol.json" \
+    --epochs "$EPOCHS" --steps "$STEPS" --batch $BATCH --out "$M"
+run resnet-convert mxnet2caffe "$M/mxnet" --epoch "$EPOCHS" --input-shape 1,3,32,32 \
+    -o "$M/exported"
+caffe_run "$HERE/digits_caffe.py" classify "$M/exported.prototxt" \
+    "$M/exported.caffemodel" "$OUT/data/digits.npz" "$M/prob_caffe.npy"
+run resnet-convert caffe2torch "$M/exported.caffemodel" --prototxt "$M/exported.prototxt" \
+    -o "$M/torch.safetensors"
+run resnet-convert caffe2torch "$M/exported.caffemodel" --prototxt "$M/exported.prototxt" \
+    -o "$M/model.py"
 
 # 4. Every framework's predictions compared; the learning curves drawn.
 run "$PY" "$HERE/digits_report.py" "$OUT"

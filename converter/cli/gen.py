@@ -38,6 +38,7 @@ examples:
   resnet-gen prototxt --depth 50 -o ResNet-50-deploy.prototxt --draw ResNet-50.svg
   resnet-gen solver --n 3 --net train_val.prototxt -o solver.prototxt
   resnet-gen mxnet --n 9 -o resnet56-symbol.json
+  resnet-gen mxnet --variant mxnet --n 3 --train -o resnet20-train-symbol.json
 
 Errors print one line 'resnet-gen: error: ...' and exit with status 2.
 """
@@ -243,15 +244,21 @@ def add_mxnet(sub, parents: List[argparse.ArgumentParser]) -> None:
                                    "symbol (input 'data', any batch size), built from the "
                                    "same IR as the prototxt.\n\n" + SELECTION,
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--train", action="store_true",
+                   help="a symbol that trains: BatchNorm on batch statistics (moving averages "
+                        "kept for inference) with its Scale's gamma/beta, the output Softmax "
+                        "as SoftmaxOutput with the label 'softmax_label', the net's "
+                        "lr_mult/decay_mult as __lr_mult__/__wd_mult__ (default: the "
+                        "inference symbol, BatchNorm on its stored statistics)")
     p.set_defaults(func=cmd_mxnet)
 
 
 def cmd_mxnet(args: argparse.Namespace) -> None:
-    """Build the selected net and write its MXNet symbol JSON."""
+    """Build the selected net and write its MXNet symbol JSON (trainable with --train)."""
     net = _build(args)
     net.validate()
     from ..backends.mxnet import net_to_symbol_json  # mxnet only for this command
-    write_output(net_to_symbol_json(net), args.output)
+    write_output(net_to_symbol_json(net, train=args.train), args.output)
 
 
 def add_solver(sub, parents: List[argparse.ArgumentParser]) -> None:

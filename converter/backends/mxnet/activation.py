@@ -6,6 +6,7 @@ from __future__ import annotations
 import mxnet as mx
 import numpy as np
 
+from ...errors import UnsupportedLayerError
 from .registry import canonical_axis, register
 
 
@@ -56,8 +57,27 @@ def power(ctx, layer, bottoms):
 @register("Softmax")
 def softmax(ctx, layer, bottoms):
     """Softmax over ``axis`` (Caffe subtracts the max first, as MXNet does)."""
-    axis = canonical_axis(layer.params.axis, len(ctx.shape(layer.bottoms[0])))
+    shape = ctx.shape(layer.bottoms[0])
+    axis = canonical_axis(layer.params.axis, len(shape))
+    if ctx.train and layer.tops[0] in ctx.loss_tops:
+        return [softmax_loss(layer, bottoms[0], shape, axis)]
     return [mx.sym.softmax(bottoms[0], axis=axis, name=layer.name)]
+
+
+#: The label variable of a trainable symbol's loss: the name ``mx.mod.Module`` expects.
+LABEL = "softmax_label"
+
+
+def softmax_loss(layer, x, shape, axis):
+    """A net's output Softmax in a trainable symbol: ``SoftmaxOutput`` (forward: the same
+    probabilities; backward: the gradient of the cross-entropy with the labels
+    :data:`LABEL`, i.e. Caffe's SoftmaxWithLoss of the train_val net), over the class axis 1
+    of (N, K) scores."""
+    if len(shape) != 2 or axis != 1:
+        raise UnsupportedLayerError(f"a trainable symbol needs the output Softmax over "
+                                    f"axis 1 of (N, K) scores, got axis {axis} of {shape}",
+                                    layer=layer.name, layer_type=layer.type)
+    return mx.sym.SoftmaxOutput(x, label=mx.sym.var(LABEL), name=layer.name)
 
 
 @register("AbsVal")
@@ -138,7 +158,7 @@ def prelu(ctx, layer, bottoms):
     x, name = bottoms[0], layer.name
     ndim = len(ctx.shape(layer.bottoms[0]))
     ashape = tuple(layer.blob_shapes[0])
-    a = ctx.param(f"{name}_alpha", ashape, ctx.blob(layer, 0))
+    a = ctx.weight(layer, 0, f"{name}_alpha", ashape)
     view = (1,) * ndim if not ashape else (1, ashape[0]) + (1,) * (ndim - 2)
     a = mx.sym.reshape(a, shape=view, name=f"{name}_alpha_bcast")
     negative = mx.sym.broadcast_mul(mx.sym.minimum(x, 0.0), a)

@@ -21,9 +21,9 @@ def _convolve(ctx, layer, bottoms, op, shape_rule):
             f"{len(g.kernel)} spatial axes (a {len(shape)}-D bottom, axis {g.axis}): MXNet "
             "convolves over 1, 2 or 3 spatial axes only", layer=layer.name,
             layer_type=layer.type)
-    args = {"weight": ctx.param(f"{layer.name}_weight", layer.blob_shapes[0], ctx.blob(layer, 0))}
+    args = {"weight": ctx.weight(layer, 0, f"{layer.name}_weight", layer.blob_shapes[0])}
     if p.bias_term:
-        args["bias"] = ctx.param(f"{layer.name}_bias", layer.blob_shapes[1], ctx.blob(layer, 1))
+        args["bias"] = ctx.weight(layer, 1, f"{layer.name}_bias", layer.blob_shapes[1])
     x = bottoms[0]
     if g.axis != 1:
         x = mx.sym.reshape(x, shape=(-1,) + tuple(shape[g.axis:]))

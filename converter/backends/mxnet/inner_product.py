@@ -18,9 +18,9 @@ def inner_product(ctx, layer, bottoms):
     wshape = layer.blob_shapes[0][::-1] if p.transpose else layer.blob_shapes[0]
     if weight is not None and p.transpose:
         weight = np.asarray(weight).T
-    args = {"weight": ctx.param(f"{layer.name}_weight", wshape, weight)}
+    args = {"weight": ctx.weight(layer, 0, f"{layer.name}_weight", wshape, weight)}
     if p.bias_term:
-        args["bias"] = ctx.param(f"{layer.name}_bias", layer.blob_shapes[1], ctx.blob(layer, 1))
+        args["bias"] = ctx.weight(layer, 1, f"{layer.name}_bias", layer.blob_shapes[1])
     fc = dict(num_hidden=p.num_output, no_bias=not p.bias_term, name=layer.name, **args)
     x = bottoms[0]
     if axis == 1:

@@ -6,11 +6,14 @@ from __future__ import annotations
 import mxnet as mx
 import numpy as np
 
+from ...layers import ParamSpec
 from .pool import pool2d
 from .registry import canonical_axis, register
 
 #: cuDNN's batch norm refuses (or silently raises) eps below this; see ``batch_norm``.
 CUDNN_BN_MIN_EPSILON = 1e-5
+#: Neither learned nor decayed: the beta of a trainable symbol's BatchNorm (Caffe's has none).
+FROZEN = ParamSpec(lr_mult=0.0, decay_mult=0.0)
 
 
 def _bn_check(layer):
@@ -37,22 +40,69 @@ def batch_norm(ctx, layer, bottoms):
     MXNet's BatchNorm with use_global_stats=True, fix_gamma=False and gamma=1, beta=0 is this
     formula; the Caffe statistics (already divided by f) are its aux params
     ``<layer>_moving_mean``/``_moving_var``. cuDNN's batch norm would clamp eps below 1e-5, so
-    such layers are marked cudnn_off to keep Caffe's eps on a GPU too.
+    such layers are marked cudnn_off to keep Caffe's eps on a GPU too. In a trainable symbol
+    (``ctx.train``) it normalises with batch statistics instead (:func:`_bn_train_mode`).
     """
     name, c = layer.name, ctx.shape(layer.bottoms[0])[1]
     mean = var = None
     if ctx.blobs is not None:
         b = ctx.blobs[name]
         mean, var = caffe_bn_stats(*(np.asarray(v) for v in b[:3]))
-    gamma = ctx.param(f"{name}_gamma", (c,), np.ones(c, np.float32))
-    beta = ctx.param(f"{name}_beta", (c,), np.zeros(c, np.float32))
+    affine = ctx.affine.get(name)
+    if affine is None:
+        gamma = ctx.param(f"{name}_gamma", (c,), np.ones(c, np.float32), spec=FROZEN)
+        beta = ctx.param(f"{name}_beta", (c,), np.zeros(c, np.float32), spec=FROZEN)
+    else:
+        gamma, beta = _affine_params(ctx, affine, c)
     moving_mean = ctx.param(f"{name}_moving_mean", (c,), mean, aux=True)
     moving_var = ctx.param(f"{name}_moving_var", (c,), var, aux=True)
     eps = float(layer.params.eps)
     extra = {"cudnn_off": True} if eps < CUDNN_BN_MIN_EPSILON else {}
+    if ctx.train:
+        extra.update(_bn_train_mode(layer, affine is None))
+    else:
+        extra.update(fix_gamma=False, use_global_stats=True)
     return [mx.sym.BatchNorm(bottoms[0], gamma=gamma, beta=beta, moving_mean=moving_mean,
-                             moving_var=moving_var, eps=eps, fix_gamma=False,
-                             use_global_stats=True, axis=1, name=name, **extra)]
+                             moving_var=moving_var, eps=eps, axis=1, name=name, **extra)]
+
+
+def _bn_train_mode(layer, alone: bool) -> dict:
+    """BatchNorm options of a trainable symbol: Caffe's TRAIN phase (batch_norm_layer.cpp,
+    ``use_global_stats`` false): normalise with each batch's statistics and keep moving
+    averages, MXNet's ``momentum`` being Caffe's ``moving_average_fraction`` (the weight of
+    the old average). Caffe's BatchNorm has no affine part: one ``alone`` (no Scale after
+    it) has gamma fixed at 1 and beta at 0 (both :data:`FROZEN`); otherwise its Scale's
+    gamma and beta are MXNet's (:func:`affine_scales`)."""
+    return {"fix_gamma": alone, "use_global_stats": False,
+            "momentum": float(layer.params.moving_average_fraction)}
+
+
+def _affine_params(ctx, scale, c: int):
+    """The gamma and beta variables of ``scale`` (a BatchNorm's affine part), with its
+    learning-rate facts; a Scale without bias gets a frozen zero beta."""
+    gamma = ctx.weight(scale, 0, f"{scale.name}_gamma", (c,))
+    if scale.params.bias_term:
+        return gamma, ctx.weight(scale, 1, f"{scale.name}_beta", (c,))
+    return gamma, ctx.param(f"{scale.name}_beta", (c,), np.zeros(c, np.float32), spec=FROZEN)
+
+
+def affine_scales(layers) -> dict:
+    """BatchNorm name -> the Scale that is its affine part, for trainable symbols: a
+    one-bottom per-channel Scale (axis 1, num_axes 1) that is the only reader of the
+    BatchNorm's top, Caffe's BN + Scale pair. MXNet's BatchNorm then carries the Scale's
+    gamma and beta, one op as MXNet nets have it: a separate broadcast multiply-add trains
+    several times slower on the CPU (its gradient is a broadcast reduction)."""
+    readers: dict = {}
+    for layer in layers:
+        for bottom in layer.bottoms:
+            readers.setdefault(bottom, []).append(layer)
+    pairs = {}
+    for layer in layers:
+        after = readers.get(layer.tops[0], []) if layer.type == "BatchNorm" else []
+        if len(after) == 1 and after[0].type == "Scale" and len(after[0].bottoms) == 1 \
+                and after[0].params.axis == 1 and after[0].params.num_axes == 1:
+            pairs[layer.name] = after[0]
+    return pairs
 
 
 def _broadcastable(sym, axis, ndim, sshape, name, static):
@@ -79,6 +129,8 @@ def scale(ctx, layer, bottoms):
     (Caffe then uses axis 0).
     """
     p, name = layer.params, layer.name
+    if name in ctx.fused:
+        return [bottoms[0]]  # a trainable symbol's BatchNorm applied it (affine_scales)
     xshape = ctx.shape(layer.bottoms[0])
     ndim = len(xshape)
     if len(bottoms) == 2:
@@ -89,12 +141,12 @@ def scale(ctx, layer, bottoms):
     else:
         sshape = tuple(layer.blob_shapes[0])
         axis = canonical_axis(p.axis, ndim) if p.num_axes != 0 else 0
-        gamma = ctx.param(f"{name}_gamma", sshape, ctx.blob(layer, 0))
+        gamma = ctx.weight(layer, 0, f"{name}_gamma", sshape)
         s = _broadcastable(gamma, axis, ndim, sshape, f"{name}_gamma", static=True)
         bias_index = 1
     y = mx.sym.broadcast_mul(bottoms[0], s, name=f"{name}_mul" if p.bias_term else name)
     if p.bias_term:
-        beta = ctx.param(f"{name}_beta", sshape, ctx.blob(layer, bias_index))
+        beta = ctx.weight(layer, bias_index, f"{name}_beta", sshape)
         b = _broadcastable(beta, axis, ndim, sshape, f"{name}_beta", static=True)
         y = mx.sym.broadcast_add(y, b, name=name)
     return [y]
@@ -113,7 +165,7 @@ def bias(ctx, layer, bottoms):
     else:
         bshape = tuple(layer.blob_shapes[0])
         axis = canonical_axis(p.axis, ndim) if p.num_axes != 0 else 0
-        beta = ctx.param(f"{name}_beta", bshape, ctx.blob(layer, 0))
+        beta = ctx.weight(layer, 0, f"{name}_beta", bshape)
         b = _broadcastable(beta, axis, ndim, bshape, f"{name}_beta", static=True)
     return [mx.sym.broadcast_add(bottoms[0], b, name=name)]
 

@@ -38,7 +38,7 @@ def _inputs(ctx, layer, bottoms, rows):
     hidden, names = sizes.hidden, _NAMES[layer.type]
     if sizes.static:
         names = names[:2] + ("w_static",) + names[2:]
-    blobs = dict((n, ctx.param(f"{layer.name}_{n}", s, ctx.blob(layer, k)))
+    blobs = dict((n, ctx.weight(layer, k, f"{layer.name}_{n}", s))
                  for k, (n, s) in enumerate(zip(names, layer.blob_shapes)))
     x = mx.sym.reshape(bottoms[0], shape=(0, 0, -1))
     wx = _linear(x, blobs["w_x"], rows * hidden, blobs["b"])

@@ -17,7 +17,7 @@ import numpy as np
 from ...caffe.blobs import FileBlob
 from ...errors import MismatchError
 from ...ir import Layer
-from ...layers import blob_shape_ok
+from ...layers import ParamSpec, blob_shape_ok
 
 Converter = Callable[["BuildContext", Layer, list], list]
 CONVERTERS: Dict[str, Converter] = {}
@@ -55,12 +55,21 @@ class BuildContext:
     Caffe order (already shape-checked; a lazy load's FileBlobs stay in the caffemodel), or is
     None for an untrained symbol. ``arg_params``/``aux_params`` collect the values as numpy
     arrays or FileBlobs (a value stored unchanged is never read here), in creation order.
+    ``train`` asks for a trainable symbol (:func:`converter.backends.mxnet.to_mxnet`);
+    ``loss_tops`` are the SSA names of the net outputs that then become the loss; ``affine``
+    maps a BatchNorm's name to the Scale layer that MXNet's BatchNorm then computes with it
+    (``fused``: their names).
     """
 
-    def __init__(self, shapes, blobs, inputs):
+    def __init__(self, shapes, blobs, inputs, train: bool = False, loss_tops=(),
+                 affine: Optional[dict] = None):
         self.shapes = shapes
         self.blobs = blobs
         self.inputs = inputs  # input blob name -> its variable
+        self.train = train
+        self.loss_tops = frozenset(loss_tops)
+        self.affine = dict(affine or {})
+        self.fused = frozenset(scale.name for scale in self.affine.values())
         self.arg_params: Dict[str, object] = {}
         self.aux_params: Dict[str, object] = {}
 
@@ -74,8 +83,12 @@ class BuildContext:
             return None
         return self.blobs[layer.name][index]
 
-    def param(self, name: str, shape, value=None, aux: bool = False):
-        """A variable ``name`` of ``shape``; ``value`` (if given) goes to arg/aux params."""
+    def param(self, name: str, shape, value=None, aux: bool = False,
+              spec: ParamSpec | None = None):
+        """A variable ``name`` of ``shape``; ``value`` (if given) goes to arg/aux params.
+        In a trainable symbol, ``spec`` (Caffe's ``param { lr_mult decay_mult }`` of the
+        blob) becomes the variable's ``__lr_mult__``/``__wd_mult__``, which MXNet's
+        optimizers read from the symbol; without one MXNet's defaults apply."""
         shape = tuple(int(d) for d in shape) or (1,)  # MXNet 1.x has no 0-d arrays
         if value is not None and self.blobs is not None:
             if isinstance(value, FileBlob):
@@ -84,7 +97,21 @@ class BuildContext:
                 value = np.asarray(value, dtype=np.float32).reshape(shape)
             target = self.aux_params if aux else self.arg_params
             target[name] = value
-        return mx.sym.var(name, shape=shape, dtype=np.float32)
+        attrs = {}
+        if self.train and spec is not None:
+            attrs = {"__lr_mult__": repr(float(spec.lr_mult)),
+                     "__wd_mult__": repr(float(spec.decay_mult))}
+        return mx.sym.var(name, shape=shape, dtype=np.float32, attr=attrs or None)
+
+    def spec(self, layer: Layer, index: int) -> ParamSpec | None:
+        """Caffe's ``param`` entry for blob ``index`` of ``layer``, if the file gives one."""
+        return layer.param_specs[index] if index < len(layer.param_specs) else None
+
+    def weight(self, layer: Layer, index: int, name: str, shape, value=None):
+        """The variable of learned blob ``index`` of ``layer`` (``value``: its array, by
+        default the blob itself), carrying the blob's learning-rate facts."""
+        value = self.blob(layer, index) if value is None else value
+        return self.param(name, shape, value, spec=self.spec(layer, index))
 
 
 def canonical_axis(axis: int, ndim: int) -> int:

@@ -12,7 +12,15 @@ API
     ``weights`` the params dicts are empty (an untrained symbol).
 ``save_checkpoint(prefix, symbol, arg_params, aux_params)``
     Atomic ``PREFIX-symbol.json`` + ``PREFIX-0000.params`` (MXNet's checkpoint format).
-``net_to_symbol_json(net)``: the untrained symbol of ``net`` as JSON text.
+``net_to_symbol_json(net, train=False)``: the untrained symbol of ``net`` as JSON text.
+
+Trainable symbols (``train=True``, ``resnet-gen mxnet --train``)
+    The same net made to train as Caffe's TRAIN phase does: BatchNorm normalises with
+    batch statistics and keeps moving averages (momentum = Caffe's
+    ``moving_average_fraction``; at inference MXNet uses the averages); a BatchNorm + Scale
+    pair is one MXNet BatchNorm whose gamma/beta are the Scale's (same names); the net's
+    output Softmax becomes ``SoftmaxOutput`` with the label ``softmax_label``; Caffe's
+    ``param { lr_mult decay_mult }`` become the variables' ``__lr_mult__``/``__wd_mult__``.
 ``forward_all(model, params, x)``: every Caffe blob's final value, for blob-by-blob checks.
 """
 
@@ -32,6 +40,7 @@ from ...fileio import atomic_outputs, write_bytes
 from ...ir import Net
 from ...layers import unsupported_error
 from ...mxnet_params import save_params
+from .norm import affine_scales
 from .registry import (CONVERTERS, NOT_CONVERTED, OPTION_CHECKS, BuildContext,
                        check_blob_shapes, supported_types)
 
@@ -74,7 +83,7 @@ def _input_variables(net: Net) -> Dict[str, mx.sym.Symbol]:
     return {n: mx.sym.var(n, dtype=np.float32) for n in names}
 
 
-def _build(net: Net, weights):
+def _build(net: Net, weights, train: bool = False):
     """Build every blob's symbol. Returns (ctx, ssa symbols, Caffe blob -> final SSA name)."""
     net.validate(shapes=False)
     unsupported_report(net)
@@ -83,7 +92,9 @@ def _build(net: Net, weights):
     ssa, final = net.ssa()
     shapes = ssa.validate()  # keyed by SSA name: in-place writes have names of their own
     inputs = _input_variables(net)
-    ctx = BuildContext(shapes, blobs, inputs)
+    loss_tops = [final[b] for b in net.output_blobs()] if train else []
+    ctx = BuildContext(shapes, blobs, inputs, train=train, loss_tops=loss_tops,
+                       affine=affine_scales(ssa.layers) if train else None)
     syms = dict(inputs)
     for layer in ssa.layers:
         try:
@@ -125,31 +136,47 @@ def _group(syms, final, outputs: Sequence[str]):
     return picked[0] if len(picked) == 1 else mx.sym.Group(picked)
 
 
-def to_mxnet(net: Net, weights=None, outputs: Optional[Sequence[str]] = None):
+def to_mxnet(net: Net, weights=None, outputs: Optional[Sequence[str]] = None,
+             train: bool = False):
     """Convert ``net`` (and ``weights``, Caffe layer name -> blobs) to
     ``(symbol, arg_params, aux_params)``; ``outputs`` are Caffe blob names (default: the
-    net's outputs). See the module docstring for names and conventions."""
-    symbol, args, aux = to_mxnet_values(net, weights, outputs)
+    net's outputs). See the module docstring for names and conventions.
+
+    ``train`` gives a symbol that trains (module docstring, "Trainable symbols")."""
+    symbol, args, aux = to_mxnet_values(net, weights, outputs, train)
     return symbol, {k: _nd(v) for k, v in args.items()}, {k: _nd(v) for k, v in aux.items()}
 
 
-def to_mxnet_values(net: Net, weights=None, outputs: Optional[Sequence[str]] = None):
+def to_mxnet_values(net: Net, weights=None, outputs: Optional[Sequence[str]] = None,
+                    train: bool = False):
     """:func:`to_mxnet` with the params as numpy arrays, or as FileBlobs where ``weights``
     holds a lazy load's blobs and the value is stored unchanged (never read here): what
     :func:`save_checkpoint` streams from the caffemodel."""
     net = net.copy()
+    if train:
+        _check_trainable(net, outputs)
     # A fresh name manager: ops left unnamed are numbered from 0 in every build, so the same
     # net gives the same symbol.json whatever was built before in the process.
     with mx.name.NameManager():
-        ctx, syms, final = _build(net, weights)
+        ctx, syms, final = _build(net, weights, train)
         _tag_blobs(syms, final)
         symbol = _group(syms, final, list(outputs) if outputs else net.output_blobs())
     return symbol, ctx.arg_params, ctx.aux_params
 
 
-def net_to_symbol_json(net: Net) -> str:
-    """The untrained MXNet symbol of ``net`` as JSON (for ``resnet-gen mxnet``)."""
-    return to_mxnet(net)[0].tojson()
+def _check_trainable(net: Net, outputs) -> None:
+    """A trainable symbol's outputs are its losses: the net must end in one Softmax."""
+    ends = net.output_blobs()
+    producers = {top: layer for layer in net.layers for top in layer.tops}
+    if outputs or len(ends) != 1 or producers[ends[0]].type != "Softmax":
+        raise UsageError("a trainable MXNet symbol needs a net whose one output is a "
+                         "Softmax (it becomes the SoftmaxOutput loss)")
+
+
+def net_to_symbol_json(net: Net, train: bool = False) -> str:
+    """The untrained MXNet symbol of ``net`` as JSON (for ``resnet-gen mxnet``); ``train``
+    as in :func:`to_mxnet`."""
+    return to_mxnet(net, train=train)[0].tojson()
 
 
 def save_checkpoint(prefix, symbol, arg_params, aux_params, epoch: int = 0,
