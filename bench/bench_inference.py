@@ -70,7 +70,40 @@ def no_reuse(model):
     return model
 
 
-def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False):
+class OrtModel:
+    """Our exported ``.onnx`` of the net (``caffe2torch -o X.onnx``, with or without
+    ``--fold-bn``) in onnxruntime's CPU execution provider, all graph optimisations on,
+    ``threads`` intra-op threads (sequential execution): the engine a user would pick instead."""
+
+    def __init__(self, model: Path, fold_bn: bool, threads: int, folder: Path):
+        import onnxruntime as ort
+        from converter.convert import Options, caffe2torch
+        out = folder / f"{model.stem}{'-fold' if fold_bn else ''}.onnx"
+        caffe2torch(str(model), str(out), Options(fold_bn=fold_bn))
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads, opts.inter_op_num_threads = threads, 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(out), opts, providers=["CPUExecutionProvider"])
+
+    def __call__(self, x):
+        return self.session.run(None, {"data": x.numpy()})
+
+
+def gemm_peak(threads: int, n: int = 4096, runs: int = 5) -> float:
+    """This machine's fp32 peak as torch reaches it: the best GFLOP/s of an n x n matmul."""
+    torch.set_num_threads(threads)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    torch.mm(a, b)
+    best = 0.0
+    for _ in range(runs):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        best = max(best, 2 * n ** 3 / (time.perf_counter() - t) / 1e9)
+    return best
+
+
+def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False, ort=None,
+          compiled: bool = False):
     import torchvision
     from converter.backends.torch.net import to_torch
     from converter.caffe.loader import load_caffe
@@ -80,6 +113,14 @@ def build(depth: int, d: Path, ab_reuse: bool = False, extras: bool = False):
         "converted --fold-bn": to_torch(net, weights, fold_bn=True),
         "torchvision": getattr(torchvision.models, f"resnet{depth}")(weights=None).eval(),
     }
+    if ort is not None:  # (threads, scratch folder)
+        model = d / f"ResNet-{depth}-model.caffemodel"
+        models["onnxruntime"] = OrtModel(model, False, *ort)
+        models["onnxruntime, --fold-bn onnx"] = OrtModel(model, True, *ort)
+    if compiled:
+        models["torchvision, torch.compile"] = torch.compile(models["torchvision"])
+        models["converted --fold-bn, torch.compile"] = torch.compile(
+            to_torch(net, weights, fold_bn=True))
     if ab_reuse:
         models["converted, no reuse"] = no_reuse(to_torch(net, weights))
     if extras:
@@ -131,18 +172,31 @@ def main(argv=None) -> int:
     ap.add_argument("--extras", action="store_true",
                     help="also run the converted models with plain F.conv2d (prepacking off) "
                          "and torchvision scripted + frozen + optimize_for_inference")
+    ap.add_argument("--onnxruntime", action="store_true",
+                    help="also run our exported .onnx (default and --fold-bn) in onnxruntime")
+    ap.add_argument("--compile", action="store_true",
+                    help="also run torchvision and the --fold-bn module under torch.compile")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
-    torch.set_num_threads(args.threads)
+    import tempfile
     import torchvision
+    peak = gemm_peak(args.threads)
+    torch.set_num_threads(args.threads)
     out = {"torch": torch.__version__, "torchvision": torchvision.__version__,
-           "threads": torch.get_num_threads(), "runs": args.runs, "results": []}
+           "threads": torch.get_num_threads(), "runs": args.runs, "gemm_peak_gflops": peak,
+           "results": []}
+    print(f"fp32 peak (4096^2 matmul, {args.threads} threads): {peak:.1f} GFLOP/s",
+          file=sys.stderr, flush=True)
+    scratch = tempfile.TemporaryDirectory()
     for depth in [int(x) for x in args.depths.split(",")]:
-        net, models = build(depth, Path(args.dir), args.ab_reuse, args.extras)
+        net, models = build(depth, Path(args.dir), args.ab_reuse, args.extras,
+                            (args.threads, Path(scratch.name)) if args.onnxruntime else None,
+                            args.compile)
         x1 = torch.randn(1, 3, 224, 224) * 64
         flops = {"converted (IR)": ir_flops(net)}
         for name, m in models.items():
-            if "jit.freeze" not in name:  # a ScriptModule's ops are not seen by flop_counter
+            if isinstance(m, torch.nn.Module) and "jit.freeze" not in name and \
+                    "compile" not in name:  # flop_counter sees neither ScriptModules nor ORT
                 flops[name] = counted_flops(m, x1)
         with torch.inference_mode():  # fold-bn parity on the logits (prob saturates)
             ref = models["converted"].forward_all(x1)["fc1000"]
@@ -173,11 +227,14 @@ def main(argv=None) -> int:
                         rates[name].append(iters[name] * batch / (time.perf_counter() - t))
             med = {k: statistics.median(v) for k, v in rates.items()}
             row = {"depth": depth, "batch": batch, "load": lo, "load_after": load(),
-                   "iters": iters, "img_s": rates, "median_img_s": med}
+                   "iters": iters, "img_s": rates, "median_img_s": med,
+                   "peak_fraction": {k: v * flops["converted (IR)"] / 1e9 / peak
+                                     for k, v in med.items()}}
             out["results"].append(row)
             tv = med["torchvision"]
             print(f"ResNet-{depth} batch {batch}: " + ", ".join(
-                f"{k} {v:.2f} img/s ({v / tv:.2f}x)" for k, v in med.items())
+                f"{k} {v:.2f} img/s ({v / tv:.2f}x tv, "
+                f"{row['peak_fraction'][k]:.0%} of peak)" for k, v in med.items())
                 + f" (load {lo} -> {row['load_after']})", file=sys.stderr, flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
