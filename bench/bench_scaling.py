@@ -35,9 +35,9 @@ if fmt == "mxnet":
 else:
     caffe2torch(model, out + "." + fmt, Options())
 seconds = time.perf_counter() - start
+rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the count below reads
 layers = sum(1 for l in load_caffe(model, lazy=True)[0].layers if l.type not in ("Input", "Split"))
-print(json.dumps({"s": seconds, "layers": layers,
-                  "rss_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+print(json.dumps({"s": seconds, "layers": layers, "rss_kib": rss}))
 """
 
 
