@@ -4,7 +4,7 @@
 Run it in the venv that has torchvision (see RESULTS.md), so both sides use the same torch:
 
     /work/bench-venvs/tv/bin/python bench/bench_export.py [--dir /var/tmp/resnet-bench]
-        [--depths 50,152] [--formats pt2,onnx] [--runs 3] [--json export.json]
+        [--depths 50,152] [--formats pt2,onnx] [--runs 3] [--fold-bn] [--json export.json]
 
 Ours: ``converter.convert.caffe2torch(model, out)`` in this process, from the caffemodel
 (bench/make_models.py) to the file on disk, reading and building included. torchvision's:
@@ -32,11 +32,11 @@ def load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def ours(model: Path, out: Path) -> None:
+def ours(model: Path, out: Path, fold_bn: bool = False) -> None:
     from converter.convert import Options, caffe2torch
     if out.exists():
         out.unlink()
-    caffe2torch(str(model), str(out), Options())
+    caffe2torch(str(model), str(out), Options(fold_bn=fold_bn))
 
 
 def torchvision_job(depth: int, fmt: str, out: Path):
@@ -72,17 +72,20 @@ def main(argv=None) -> int:
     ap.add_argument("--formats", default="pt2,onnx")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--fold-bn", action="store_true",
+                    help="convert with --fold-bn (BatchNorm + Scale folded into the convolutions)")
     ap.add_argument("--json")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     results = {"torch": torch.__version__, "threads": args.threads, "runs": args.runs,
-               "cases": []}
+               "fold_bn": args.fold_bn, "cases": []}
     with tempfile.TemporaryDirectory() as tmp:
         for depth in [int(d) for d in args.depths.split(",")]:
             model = Path(args.dir) / f"ResNet-{depth}-model.caffemodel"
             for fmt in args.formats.split(","):
                 a, b = Path(tmp) / f"ours.{fmt}", Path(tmp) / f"tv.{fmt}"
-                jobs = {"ours": lambda: ours(model, a), "torchvision": torchvision_job(depth, fmt, b)}
+                jobs = {"ours": lambda: ours(model, a, args.fold_bn),
+                        "torchvision": torchvision_job(depth, fmt, b)}
                 runs = {k: [] for k in jobs}
                 for i in range(args.runs + 1):
                     for name, job in jobs.items():
