@@ -31,6 +31,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchlib import load
+
 PY = sys.executable
 BIN = Path(PY).parent
 SUFFIX = {"safetensors": ".safetensors", "pt2": ".pt2", "mxnet": ""}
@@ -118,10 +120,6 @@ for i in range(runs + 1):
 clean()
 print(json.dumps(times[1:]))  # the first run is the warm-up
 '''
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def load1() -> float:

@@ -27,9 +27,7 @@ from pathlib import Path
 
 import torch
 
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+from benchlib import load
 
 
 def ours(model: Path, out: Path, fold_bn: bool = False) -> None:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import time
@@ -32,9 +31,7 @@ from pathlib import Path
 
 import torch
 
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+from benchlib import load
 
 
 def ir_flops(net, batch: int = 1) -> int:

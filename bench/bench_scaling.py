@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from benchlib import load
 
 ROOT = Path(__file__).resolve().parents[1]
 CHILD = r"""
@@ -39,10 +40,6 @@ rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # before the count bel
 layers = sum(1 for l in load_caffe(model, lazy=True)[0].layers if l.type not in ("Input", "Split"))
 print(json.dumps({"s": seconds, "layers": layers, "rss_kib": rss}))
 """
-
-
-def load() -> str:
-    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def convert(fmt: str, model: Path, folder: Path) -> dict:

@@ -5,11 +5,8 @@ length N, then N bytes of UTF-8 JSON -- ``{"__metadata__": {str: str}, name: {"d
 "shape", "data_offsets": [begin, end]}, ...}`` -- padded with spaces so the data starts
 8-byte aligned, then the tensors' bytes back to back (offsets count from the data start).
 
-A :class:`~converter.caffe.blobs.FileBlob` is copied from its caffemodel to the output in
-chunks through one reusable buffer, so the weights are never all in memory and never copied
-more than the two system calls do. Each chunk is checked for NaN/Inf on the way (the check
-that the lazy load deferred); when one has any, the caffemodel's blobs are re-read in file
-order to report (or, if allowed, warn) exactly as the eager read would have.
+A :class:`~converter.caffe.blobs.FileBlob` is streamed from its caffemodel to the output,
+NaN/Inf-checked on the way, by :class:`converter.streaming.BlobCopier`.
 """
 
 from __future__ import annotations
@@ -18,17 +15,16 @@ import json
 import math
 import os
 import struct
-from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple, Union
+from typing import Dict, Iterable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .caffe.blobs import FileBlob
 from .fileio import atomic_output
-from .streaming import CHUNK_BYTES, BlobCopier, write_all
+from .streaming import CHUNK_BYTES, BlobCopier, Source, write_all
 
 _ITEM_SIZE = {"F32": 4, "I64": 8}  # int64: BatchNorm's num_batches_tracked (codegen)
 
-Source = Union[np.ndarray, FileBlob]
 #: (tensor name, safetensors dtype, shape, values)
 Entry = Tuple[str, str, Sequence[int], Source]
 

@@ -20,6 +20,7 @@ import json
 import math
 import os
 import pickle
+import random
 import shutil
 import signal
 import sys
@@ -187,6 +188,20 @@ def seeds() -> Dict[str, Seed]:
 
 
 # ---------------------------------------------------------------- wire format
+
+def broken_copies(data: bytes, flipped: int = 25, seed: int = 0) -> List[bytes]:
+    """``data`` truncated three ways (one byte short, half, 40 bytes), then ``flipped``
+    copies with 1 to 3 random bytes overwritten: the broken files that a streamed writer
+    must refuse exactly as the eager read does."""
+    rng = random.Random(seed)
+    cases = [data[:n] for n in (len(data) - 1, len(data) // 2, 40)]
+    for _ in range(flipped):
+        copy = bytearray(data)
+        for _ in range(rng.randint(1, 3)):
+            copy[rng.randrange(len(copy))] = rng.randrange(256)
+        cases.append(bytes(copy))
+    return cases
+
 
 def encode_varint(value: int) -> bytes:
     """Protobuf base-128 varint (negative numbers as 64-bit two's complement)."""

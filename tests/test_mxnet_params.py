@@ -4,7 +4,6 @@ job's, and NaN/Inf and broken files give the eager read's errors, with no file l
 
 from __future__ import annotations
 
-import random
 import warnings
 from pathlib import Path
 
@@ -159,15 +158,7 @@ def test_nonfinite_in_a_pruned_layer_still_refused(tmp_path):
 
 
 def test_corrupted_files_give_the_eager_errors(tmp_path):
-    data = F.tiny_seed().caffemodel
-    rng = random.Random(0)
-    cases = [data[:n] for n in (len(data) - 1, len(data) // 2, 40)]
-    for _ in range(20):
-        flipped = bytearray(data)
-        for _ in range(rng.randint(1, 3)):
-            flipped[rng.randrange(len(flipped))] = rng.randrange(256)
-        cases.append(bytes(flipped))
-    for i, case in enumerate(cases):
+    for i, case in enumerate(F.broken_copies(F.tiny_seed().caffemodel, flipped=20)):
         folder = tmp_path / str(i)
         folder.mkdir()
         model = folder / "m.caffemodel"

@@ -48,9 +48,8 @@ class CaffeBatchNorm(CaffeModule):
         module's raw blobs from the state_dict) to give the Caffe layer back bit for bit."""
         if not self.use_global_stats or self.trailing is None:
             return None
-        mean, var = self.statistics()
-        return (trailing_view(mean, self.trailing).clone(),
-                trailing_view(var, self.trailing).clone())
+        mean, var = self.statistics()  # fresh tensors: views of them alias no blob
+        return trailing_view(mean, self.trailing), trailing_view(var, self.trailing)
 
     def forward(self, x, *, reuse: Optional[int] = None):
         if self._frozen is not None:
