@@ -8,7 +8,7 @@ from typing import Optional
 
 from ..errors import CaffeFormatError, ShapeError
 from .common import Filler
-from .registry import LayerType, register
+from .registry import LAYERS, LayerType, register
 
 
 @dataclass(frozen=True)
@@ -152,26 +152,27 @@ class Clip(_SameShape):
         lp.clip_param.min, lp.clip_param.max = c.min, c.max
 
 
+def _base_checked(lp):
+    """Exp's and Log's parameters, read; their LayerSetUp CHECKs base > 0 or base == -1 (e)."""
+    p = LayerType.read(lp)
+    if p.base != -1 and not p.base > 0:
+        raise CaffeFormatError(f"{LAYERS[lp.type].field}.base {p.base} must be positive "
+                               "(or -1 for e)")
+    return p
+
+
 @register("Exp")
 class Exp(_SameShape):
     params, field = ExpParam, "exp_param"
 
-    def read(lp):
-        p = LayerType.read(lp)
-        if p.base != -1 and not p.base > 0:  # ExpLayer::LayerSetUp's CHECK
-            raise CaffeFormatError(f"exp_param.base {p.base} must be positive (or -1 for e)")
-        return p
+    read = _base_checked  # ExpLayer::LayerSetUp's CHECK
 
 
 @register("Log")
 class Log(_SameShape):
     params, field = LogParam, "log_param"
 
-    def read(lp):
-        p = LayerType.read(lp)
-        if p.base != -1 and not p.base > 0:  # LogLayer::LayerSetUp's CHECK
-            raise CaffeFormatError(f"log_param.base {p.base} must be positive (or -1 for e)")
-        return p
+    read = _base_checked  # LogLayer::LayerSetUp's CHECK
 
 
 @register("Swish")

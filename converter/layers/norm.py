@@ -72,7 +72,12 @@ def scale_extent(layer, bottoms):
     if len(bottoms) == 2:
         scale = tuple(bottoms[1])
         # An axis is meaningless for a scalar second bottom.
-        return (canonical_axis(p.axis, len(shape), layer) if scale else 0), scale
+        axis = canonical_axis(p.axis, len(shape), layer) if scale else 0
+        if tuple(shape[axis:axis + len(scale)]) != scale:
+            raise ShapeError(f"{layer.type.lower()} shape {list(scale)} does not match bottom "
+                             f"{list(shape)} at axis {axis}", layer=layer.name,
+                             layer_type=layer.type)
+        return axis, scale
     axis = canonical_axis(p.axis, len(shape), layer) if p.num_axes != 0 else 0
     end = len(shape) if p.num_axes == -1 else axis + p.num_axes
     if end > len(shape):
@@ -88,11 +93,8 @@ class Scale(LayerType):
 
     def shape(layer, bottoms):
         shape = bottoms[0]
-        axis, scale = scale_extent(layer, bottoms)
+        _, scale = scale_extent(layer, bottoms)
         blobs = [] if len(bottoms) == 2 else [scale]
-        if tuple(shape[axis:axis + len(scale)]) != tuple(scale):
-            raise ShapeError(f"scale shape {list(scale)} does not match bottom {list(shape)} "
-                             f"at axis {axis}", layer=layer.name, layer_type=layer.type)
         if layer.params.bias_term:
             blobs.append(tuple(scale))
         return [shape], blobs
@@ -105,12 +107,8 @@ class Bias(LayerType):
     bottoms, tops = (1, 2), (1, 1)
 
     def shape(layer, bottoms):
-        shape = bottoms[0]
-        axis, bias = scale_extent(layer, bottoms)
-        if tuple(shape[axis:axis + len(bias)]) != tuple(bias):
-            raise ShapeError(f"bias shape {list(bias)} does not match bottom {list(shape)} "
-                             f"at axis {axis}", layer=layer.name, layer_type=layer.type)
-        return [shape], ([] if len(bottoms) == 2 else [bias])
+        _, bias = scale_extent(layer, bottoms)
+        return [bottoms[0]], ([] if len(bottoms) == 2 else [bias])
 
 
 @register("LRN")
