@@ -30,24 +30,31 @@ def _param(lw: Lowering, node: Node, k: int):
     return value if isinstance(value, np.ndarray) else None
 
 
-@register("Convolution")
-def convert_convolution(lw: Lowering, node: Node):
+def _convolution(lw: Lowering, node: Node, op: str, no_bias_default: bool):
+    """``(x, blobs, geometry)`` of an MXNet Convolution/Deconvolution with parameter
+    weights (``geometry``: the ConvolutionParam fields they share), or None once refused."""
     x, w = lw.input(node, 0), _param(lw, node, 1)
-    no_bias = attr_bool(node, "no_bias", False)
+    no_bias = attr_bool(node, "no_bias", no_bias_default)
     b = None if no_bias else _param(lw, node, 2)
     if w is None or w.ndim != 4 or (not no_bias and b is None):
-        lw.builder.unsupported("Convolution that is not 2-D with parameter weights",
-                               lw.where(node))
+        lw.builder.unsupported(f"{op} that is not 2-D with parameter weights", lw.where(node))
         return None
-    p = P.ConvolutionParam(num_output=int(w.shape[0]), bias_term=not no_bias,
-                           kernel=tuple(w.shape[2:]),
-                           stride=attr_tuple(node, "stride", (1, 1)) or (1, 1),
-                           pad=attr_tuple(node, "pad", (0, 0)) or (0, 0),
-                           dilation=attr_tuple(node, "dilate", (1, 1)) or (1, 1),
-                           group=int(node.attrs.get("num_group", 1)))
-    top = lw.builder.add("Convolution", node.name, [x.name], p,
-                         [w] + ([] if no_bias else [b]))
-    return _blob(lw, node, top)
+    geometry = dict(bias_term=not no_bias, kernel=tuple(w.shape[2:]),
+                    stride=attr_tuple(node, "stride", (1, 1)) or (1, 1),
+                    pad=attr_tuple(node, "pad", (0, 0)) or (0, 0),
+                    dilation=attr_tuple(node, "dilate", (1, 1)) or (1, 1),
+                    group=int(node.attrs.get("num_group", 1)))
+    return x, [w] + ([] if no_bias else [b]), geometry
+
+
+@register("Convolution")
+def convert_convolution(lw: Lowering, node: Node):
+    found = _convolution(lw, node, "Convolution", False)
+    if found is None:
+        return None
+    x, blobs, geometry = found
+    p = P.ConvolutionParam(num_output=int(blobs[0].shape[0]), **geometry)
+    return _blob(lw, node, lw.builder.add("Convolution", node.name, [x.name], p, blobs))
 
 
 @register("Deconvolution")
@@ -56,19 +63,11 @@ def convert_deconvolution(lw: Lowering, node: Node):
     num_group, kh, kw). ``no_bias`` defaults to True here (unlike Convolution). Caffe's
     output is ``s (in - 1) + d (k - 1) + 1 - 2 pad``; MXNet's ``adj`` / ``target_shape``
     can make it differ, and then the op is refused."""
-    x, w = lw.input(node, 0), _param(lw, node, 1)
-    no_bias = attr_bool(node, "no_bias", True)
-    b = None if no_bias else _param(lw, node, 2)
-    if w is None or w.ndim != 4 or (not no_bias and b is None):
-        lw.builder.unsupported("Deconvolution that is not 2-D with parameter weights",
-                               lw.where(node))
+    found = _convolution(lw, node, "Deconvolution", True)
+    if found is None:
         return None
-    group = int(node.attrs.get("num_group", 1))
-    p = P.ConvolutionParam(num_output=int(w.shape[1]) * group, bias_term=not no_bias,
-                           kernel=tuple(w.shape[2:]),
-                           stride=attr_tuple(node, "stride", (1, 1)) or (1, 1),
-                           pad=attr_tuple(node, "pad", (0, 0)) or (0, 0),
-                           dilation=attr_tuple(node, "dilate", (1, 1)) or (1, 1), group=group)
+    x, blobs, geometry = found
+    p = P.ConvolutionParam(num_output=int(blobs[0].shape[1]) * geometry["group"], **geometry)
     size = [s * (n - 1) + d * (k - 1) + 1 - 2 * q for n, k, s, q, d in
             zip(x.shape[2:], p.kernel, p.stride, p.pad, p.dilation)]
     if tuple(size) != tuple(node.shape[2:]):
@@ -76,9 +75,7 @@ def convert_deconvolution(lw: Lowering, node: Node):
                                f"target_shape) differs from Caffe's {tuple(size)}",
                                lw.where(node))
         return None
-    top = lw.builder.add("Deconvolution", node.name, [x.name], p,
-                         [w] + ([] if no_bias else [b]))
-    return _blob(lw, node, top)
+    return _blob(lw, node, lw.builder.add("Deconvolution", node.name, [x.name], p, blobs))
 
 
 @register("FullyConnected")
